@@ -1,0 +1,103 @@
+//! One measurement per row: the tidy-data record every stage reads and writes.
+
+use serde::{Deserialize, Serialize};
+
+/// One measurement. Column names and vocabulary are documented in `results/README.md`; scripts
+/// and CI read them, so keep them stable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub run_id: String,
+    /// `cold-start`, `memory`, `throughput`, `capacity`, `realistic`, `ladder`, …
+    pub experiment: String,
+    /// `wasm` or `docker`.
+    pub backend: String,
+    /// The series: `compile`, `precompiled`, `create-start`, `prestarted`, `shared`, ….
+    pub variant: String,
+    /// The sandbox policy in force: `paper`, `fair` or `default`.
+    pub config: String,
+    pub workload: String,
+    /// `host` or an edge profile such as `pi3`.
+    pub device: String,
+    /// Concurrent cold starts, clients, sandboxes: the experiment's x axis.
+    pub concurrency: u32,
+    /// Repetition index within the group.
+    pub iteration: u32,
+    /// `provision`, `init`, `first_run`, `cold_start`, `first_response`, `warm`, `full`, `paper`, ….
+    pub phase: String,
+    /// `latency`, `memory_per_sandbox`, `throughput`, `latency_p99`, `errors`, `capacity`, ….
+    pub metric: String,
+    pub value: f64,
+    /// `us`, `bytes`, `rps`, `count`, ….
+    pub unit: String,
+    /// False when the measurement failed; `value` is then meaningless and `note` says why.
+    pub ok: bool,
+    /// Free text: the error of a failed row, or a remark.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The columns that identify a group of repeated measurements (everything but the repetition,
+/// the value and its status).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    pub experiment: String,
+    pub backend: String,
+    pub variant: String,
+    pub config: String,
+    pub workload: String,
+    pub device: String,
+    pub concurrency: u32,
+    pub phase: String,
+    pub metric: String,
+    pub unit: String,
+}
+
+impl Record {
+    pub fn key(&self) -> GroupKey {
+        GroupKey {
+            experiment: self.experiment.clone(),
+            backend: self.backend.clone(),
+            variant: self.variant.clone(),
+            config: self.config.clone(),
+            workload: self.workload.clone(),
+            device: self.device.clone(),
+            concurrency: self.concurrency,
+            phase: self.phase.clone(),
+            metric: self.metric.clone(),
+            unit: self.unit.clone(),
+        }
+    }
+}
+
+impl GroupKey {
+    /// A file-name-safe label, e.g. for the group's histogram file.
+    pub fn slug(&self) -> String {
+        let parts = [
+            self.experiment.as_str(),
+            self.backend.as_str(),
+            self.variant.as_str(),
+            self.config.as_str(),
+            self.workload.as_str(),
+            self.device.as_str(),
+            &format!("c{}", self.concurrency),
+            self.phase.as_str(),
+            self.metric.as_str(),
+        ];
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("__")
+    }
+}
