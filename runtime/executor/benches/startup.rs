@@ -1,0 +1,160 @@
+//! Start-up ladder and warm path of the executor, with criterion.
+//!
+//! `cargo bench -p wow-runtime --bench startup` (add `-- --save-baseline NAME` to keep a
+//! baseline, `-- --baseline NAME` to compare against it).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use criterion::{Criterion, criterion_group, criterion_main};
+use wow_protocol::InitRequest;
+use wow_runtime::ladder::Ladder;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn noop_wasm() -> Vec<u8> {
+    let artifacts = wow_artifacts::ensure_built_default().expect("workloads build");
+    std::fs::read(artifacts.wasm("noop")).expect("noop.wasm")
+}
+
+fn ladder(c: &mut Criterion) {
+    let rt = runtime();
+    let wasm = noop_wasm();
+    let ladder = rt.block_on(Ladder::new(&wasm, "{}")).expect("ladder");
+    let mut g = c.benchmark_group("ladder");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function("compile", |b| b.iter(|| ladder.compile()));
+    g.sample_size(50).measurement_time(Duration::from_secs(3));
+    g.bench_function("deserialize", |b| b.iter(|| ladder.deserialize()));
+    g.bench_function("deserialize_file", |b| b.iter(|| ladder.deserialize_file()));
+    g.bench_function("instance_pre", |b| b.iter(|| ladder.instance_pre()));
+    for (name, pooled) in [
+        ("instantiate_ondemand", false),
+        ("instantiate_pooled", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        ladder.instantiate(pooled).await;
+                    }
+                    t.elapsed()
+                })
+            })
+        });
+    }
+    g.bench_function("run_fresh", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += ladder.run_fresh().await;
+                }
+                total
+            })
+        })
+    });
+    g.bench_function("run_prewarmed", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += ladder.run_prewarmed().await;
+                }
+                total
+            })
+        })
+    });
+    g.finish();
+}
+
+fn warm_path(c: &mut Criterion) {
+    let rt = runtime();
+    let wasm = noop_wasm();
+    let code = base64::engine::general_purpose::STANDARD.encode(&wasm);
+    let config = wow_runtime::ExecutorConfig::in_process();
+    let (exec, url) = rt.block_on(async {
+        let exec = wow_runtime::Executor::new(config).expect("executor");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(wow_runtime::server::serve(exec.clone(), listener));
+        (exec, url)
+    });
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let init = InitRequest::binary("noop", code.clone(), Default::default());
+        let r = client
+            .post(format!("{url}/noop/init"))
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    });
+
+    let mut g = c.benchmark_group("warm");
+    g.sample_size(50).measurement_time(Duration::from_secs(3));
+    let run_url = format!("{url}/noop/run");
+    g.bench_function("http_run_noop", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    let r = client
+                        .post(&run_url)
+                        .body(r#"{"value":{"hello":"world"}}"#)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                    r.bytes().await.unwrap();
+                }
+                t.elapsed()
+            })
+        })
+    });
+    // /init of code whose artifact is already cached: decode, digest, cache hit, InstancePre.
+    let exec = Arc::clone(&exec);
+    g.bench_function("init_cached", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let id = format!("c{i}");
+                    let body = serde_json::to_vec(&InitRequest::binary(
+                        "noop",
+                        code.clone(),
+                        Default::default(),
+                    ))
+                    .unwrap();
+                    let t = Instant::now();
+                    let r = client
+                        .post(format!("{url}/{id}/init"))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                    r.bytes().await.unwrap();
+                    total += t.elapsed();
+                    exec.destroy(&id).unwrap();
+                }
+                total
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ladder, warm_path);
+criterion_main!(benches);

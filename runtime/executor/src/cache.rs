@@ -1,0 +1,377 @@
+//! Compiled-artifact cache: the platform compiles each distinct module once.
+//!
+//! Keyed by the BLAKE3 digest of the `.wasm` bytes, in two tiers: compiled `Module`s in memory
+//! (bounded by count, least recently used out first) and `.cwasm` files on disk (bounded by
+//! bytes), loaded with `Module::deserialize_file` (mmap) so a restarted executor skips
+//! compilation too. Disk entries live under a folder named by the engine's compatibility key, so
+//! an artifact from another wasmtime version or configuration is never loaded; wasmtime checks
+//! it again on load, and a file that fails to load is deleted and recompiled.
+//!
+//! Concurrent `/init`s of the same new code compile it once: later callers wait for the first.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use tokio::sync::OnceCell;
+use wasmtime::{Engine, Module};
+
+use crate::config::CacheConfig;
+
+pub type Digest = [u8; 32];
+
+/// Where an artifact came from: the init's "cold" (compile) or "warm" (cached) path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Memory,
+    Disk,
+    Compiled,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Memory => "memory",
+            Source::Disk => "disk",
+            Source::Compiled => "compiled",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct CacheStats {
+    pub memory_hits: AtomicU64,
+    pub disk_hits: AtomicU64,
+    pub compiles: AtomicU64,
+    pub disk_evictions: AtomicU64,
+    pub disk_bytes: AtomicU64,
+    pub memory_entries: AtomicU64,
+}
+
+struct MemEntry {
+    module: Module,
+    last_used: u64,
+}
+
+struct DiskEntry {
+    bytes: u64,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Tiers {
+    tick: u64,
+    memory: HashMap<Digest, MemEntry>,
+    disk: HashMap<Digest, DiskEntry>,
+    disk_total: u64,
+}
+
+type Inflight = Arc<OnceCell<std::result::Result<Module, String>>>;
+
+pub struct ArtifactCache {
+    engine: Engine,
+    dir: Option<PathBuf>,
+    max_disk_bytes: u64,
+    max_memory_entries: usize,
+    tiers: Mutex<Tiers>,
+    inflight: Mutex<HashMap<Digest, Inflight>>,
+    pub stats: CacheStats,
+}
+
+impl ArtifactCache {
+    /// Opens the cache, indexing the `.cwasm` files already on disk for this engine.
+    pub fn open(engine: &Engine, engine_key: &str, cfg: &CacheConfig) -> Result<Self> {
+        let dir = match &cfg.dir {
+            Some(root) => {
+                let dir = root.join(engine_key);
+                create_private_dir(&dir)?;
+                Some(dir)
+            }
+            None => None,
+        };
+        let mut tiers = Tiers::default();
+        if let Some(dir) = &dir {
+            let mut found: Vec<(std::time::SystemTime, Digest, u64)> = Vec::new();
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                let Some(digest) = digest_from_path(&path) else {
+                    continue;
+                };
+                let meta = entry.metadata()?;
+                found.push((meta.modified()?, digest, meta.len()));
+            }
+            found.sort();
+            for (_, digest, bytes) in found {
+                tiers.tick += 1;
+                tiers.disk_total += bytes;
+                tiers.disk.insert(
+                    digest,
+                    DiskEntry {
+                        bytes,
+                        last_used: tiers.tick,
+                    },
+                );
+            }
+        }
+        let cache = ArtifactCache {
+            engine: engine.clone(),
+            dir,
+            max_disk_bytes: cfg.max_disk_bytes,
+            max_memory_entries: cfg.max_memory_entries.max(1),
+            tiers: Mutex::new(tiers),
+            inflight: Mutex::new(HashMap::new()),
+            stats: CacheStats::default(),
+        };
+        cache.evict_disk();
+        cache.publish_sizes();
+        Ok(cache)
+    }
+
+    pub fn digest(wasm: &[u8]) -> Digest {
+        *blake3::hash(wasm).as_bytes()
+    }
+
+    /// The compiled module for `wasm`, from memory, disk, or by compiling it (off the async
+    /// threads). Compile errors come back as text for the caller's init error.
+    pub async fn get(
+        self: &Arc<Self>,
+        digest: Digest,
+        wasm: bytes::Bytes,
+    ) -> std::result::Result<(Module, Source), String> {
+        if let Some(m) = self.memory_get(&digest) {
+            self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((m, Source::Memory));
+        }
+        let cell = {
+            let mut inflight = self.inflight.lock().unwrap();
+            inflight.entry(digest).or_default().clone()
+        };
+        let mut source = Source::Memory;
+        let result = cell
+            .get_or_init(|| {
+                let this = self.clone();
+                let wasm = wasm.clone();
+                let src = &mut source;
+                async move {
+                    let joined =
+                        tokio::task::spawn_blocking(move || this.load_or_compile(digest, &wasm))
+                            .await;
+                    match joined {
+                        Ok(Ok((module, s))) => {
+                            *src = s;
+                            Ok(module)
+                        }
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(format!("compilation task failed: {e}")),
+                    }
+                }
+            })
+            .await
+            .clone();
+        if let Ok(module) = &result {
+            self.memory_put(digest, module.clone());
+        }
+        self.inflight.lock().unwrap().remove(&digest);
+        let module = result?;
+        match source {
+            Source::Disk => self.stats.disk_hits.fetch_add(1, Ordering::Relaxed),
+            Source::Compiled => self.stats.compiles.fetch_add(1, Ordering::Relaxed),
+            // Another caller loaded it while this one waited: a memory hit for this one.
+            Source::Memory => self.stats.memory_hits.fetch_add(1, Ordering::Relaxed),
+        };
+        Ok((module, source))
+    }
+
+    fn memory_get(&self, digest: &Digest) -> Option<Module> {
+        let mut t = self.tiers.lock().unwrap();
+        t.tick += 1;
+        let tick = t.tick;
+        t.memory.get_mut(digest).map(|e| {
+            e.last_used = tick;
+            e.module.clone()
+        })
+    }
+
+    fn memory_put(&self, digest: Digest, module: Module) {
+        let mut t = self.tiers.lock().unwrap();
+        t.tick += 1;
+        let tick = t.tick;
+        t.memory.insert(
+            digest,
+            MemEntry {
+                module,
+                last_used: tick,
+            },
+        );
+        while t.memory.len() > self.max_memory_entries {
+            let oldest = *t
+                .memory
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(d, _)| d)
+                .expect("non-empty");
+            t.memory.remove(&oldest);
+        }
+        self.stats
+            .memory_entries
+            .store(t.memory.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs on a blocking thread: deserialize from disk, else compile and write to disk.
+    fn load_or_compile(
+        &self,
+        digest: Digest,
+        wasm: &[u8],
+    ) -> std::result::Result<(Module, Source), String> {
+        if let Some(path) = self.disk_path(&digest) {
+            let known = self.tiers.lock().unwrap().disk.contains_key(&digest);
+            if known && path.is_file() {
+                // SAFETY: files in this folder are written only by `store_on_disk` below, from
+                // modules this engine compiled; the folder is private to this user and named by
+                // the engine's compatibility key, and wasmtime re-checks the header on load.
+                match unsafe { Module::deserialize_file(&self.engine, &path) } {
+                    Ok(m) => {
+                        self.touch_disk(&digest);
+                        return Ok((m, Source::Disk));
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "dropping unloadable artifact: {e:#}");
+                        self.forget_disk(&digest);
+                    }
+                }
+            }
+        }
+        let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"))?;
+        if let Some(path) = self.disk_path(&digest) {
+            match module.serialize() {
+                Ok(bytes) => {
+                    if let Err(e) = self.store_on_disk(&digest, &path, &bytes) {
+                        tracing::warn!("cannot cache artifact on disk: {e:#}");
+                    }
+                }
+                Err(e) => tracing::warn!("cannot serialize artifact: {e:#}"),
+            }
+        }
+        Ok((module, Source::Compiled))
+    }
+
+    fn store_on_disk(&self, digest: &Digest, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+        {
+            let mut t = self.tiers.lock().unwrap();
+            t.tick += 1;
+            let tick = t.tick;
+            if let Some(old) = t.disk.insert(
+                *digest,
+                DiskEntry {
+                    bytes: bytes.len() as u64,
+                    last_used: tick,
+                },
+            ) {
+                t.disk_total -= old.bytes;
+            }
+            t.disk_total += bytes.len() as u64;
+        }
+        self.evict_disk();
+        self.publish_sizes();
+        Ok(())
+    }
+
+    fn touch_disk(&self, digest: &Digest) {
+        let mut t = self.tiers.lock().unwrap();
+        t.tick += 1;
+        let tick = t.tick;
+        if let Some(e) = t.disk.get_mut(digest) {
+            e.last_used = tick;
+        }
+    }
+
+    fn forget_disk(&self, digest: &Digest) {
+        if let Some(path) = self.disk_path(digest) {
+            let _ = std::fs::remove_file(path);
+        }
+        let mut t = self.tiers.lock().unwrap();
+        if let Some(old) = t.disk.remove(digest) {
+            t.disk_total -= old.bytes;
+        }
+    }
+
+    fn evict_disk(&self) {
+        loop {
+            let victim = {
+                let t = self.tiers.lock().unwrap();
+                if t.disk_total <= self.max_disk_bytes {
+                    break;
+                }
+                t.disk
+                    .iter()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(d, _)| *d)
+            };
+            match victim {
+                Some(d) => {
+                    self.forget_disk(&d);
+                    self.stats.disk_evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn publish_sizes(&self) {
+        let t = self.tiers.lock().unwrap();
+        self.stats.disk_bytes.store(t.disk_total, Ordering::Relaxed);
+        self.stats
+            .memory_entries
+            .store(t.memory.len() as u64, Ordering::Relaxed);
+    }
+
+    fn disk_path(&self, digest: &Digest) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.cwasm", hex(digest))))
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Entries on disk and their total size, for tests and metrics.
+    pub fn disk_usage(&self) -> (usize, u64) {
+        let t = self.tiers.lock().unwrap();
+        (t.disk.len(), t.disk_total)
+    }
+}
+
+pub fn hex(digest: &Digest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn digest_from_path(path: &Path) -> Option<Digest> {
+    if path.extension()? != "cwasm" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    if stem.len() != 64 {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    for (i, chunk) in stem.as_bytes().chunks(2).enumerate() {
+        d[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(d)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create artifact cache {}", dir.display()))
+}

@@ -1,0 +1,561 @@
+//! The executor: many sandboxes in one process (WOW's "Wasm Executor" and "Wasm Invoker").
+//!
+//! A sandbox is created by its `/init`: the code is compiled (or found in the artifact cache),
+//! checked to be a WASI command the executor can link, and kept as an `InstancePre`. Every
+//! `/run` then gets a fresh instance in a fresh `Store` — from the pre-warm pool when one is
+//! ready — with in-memory stdio, the sandbox's limits and the run's deadline. Guests run as
+//! async tasks on tokio, so a guest sleeping in `poll_oneoff` holds no OS thread, and a
+//! CPU-bound guest yields at every epoch tick.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use base64::Engine as _;
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Engine, InstancePre, Linker, Module, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wow_protocol::{Failure, InitRequest, LOG_SENTINEL, RunRequest};
+
+use crate::cache::{ArtifactCache, Digest, Source, hex};
+use crate::config::{ExecutorConfig, Limits};
+use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
+use crate::guest::{GuestState, new_store};
+use crate::metrics::Metrics;
+use crate::prewarm::{ActionPool, Budget, Ready};
+
+/// The sandbox that the single-action routes (`/init`, `/run`) address.
+pub const DEFAULT_SANDBOX: &str = "default";
+
+/// An initialised sandbox: the action's code, ready to instantiate.
+pub struct Action {
+    pub name: String,
+    pub digest: Digest,
+    pub pre: InstancePre<GuestState>,
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    gate: Option<Arc<Semaphore>>,
+    pub pool: ActionPool,
+}
+
+#[derive(Default)]
+struct Slot {
+    initializing: AtomicBool,
+    action: OnceLock<Arc<Action>>,
+}
+
+/// What `/init` did, reported back to the caller (the harness checks that a "precompiled"
+/// series really hit the cache).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InitOutcome {
+    pub ok: bool,
+    /// `compiled`, `memory` or `disk`.
+    pub artifact: &'static str,
+    pub digest: String,
+    pub init_us: u64,
+}
+
+/// A finished run: the result line as the guest wrote it, and diagnostics.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub body: Bytes,
+    pub prewarmed: bool,
+    pub exec: Duration,
+}
+
+pub struct Executor {
+    pub engine: Engine,
+    pub allocator: AllocatorInfo,
+    pub engine_key: String,
+    pub config: ExecutorConfig,
+    pub cache: Arc<ArtifactCache>,
+    pub metrics: Metrics,
+    linker: Linker<GuestState>,
+    sandboxes: Mutex<HashMap<String, Arc<Slot>>>,
+    /// One permit per pooling-allocator slot, so excess runs wait instead of failing.
+    slots: Option<Arc<Semaphore>>,
+    pub budget: Budget,
+}
+
+/// The error a deadline callback raises to stop a guest.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+impl Executor {
+    /// Builds the engine (probing the allocator), the linker and the cache, and starts the
+    /// epoch ticker and the pool janitor. Must be called inside a tokio runtime.
+    pub fn new(config: ExecutorConfig) -> Result<Arc<Executor>> {
+        let (engine, allocator) = build_engine(&config)?;
+        tracing::info!(
+            kind = allocator.kind,
+            slots = allocator.slots,
+            reservation_mib = allocator.memory_reservation >> 20,
+            "instance allocator: {}",
+            allocator.reason
+        );
+        start_epoch_ticker(&engine, config.epoch_tick);
+        let mut linker: Linker<GuestState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut GuestState| &mut s.wasi)
+            .map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
+        let key = engine_key(&engine);
+        let cache = Arc::new(ArtifactCache::open(&engine, &key, &config.cache)?);
+        let slots = (allocator.kind == "pooling")
+            .then(|| Arc::new(Semaphore::new(allocator.slots as usize)));
+        let exec = Arc::new(Executor {
+            engine,
+            allocator,
+            engine_key: key,
+            config,
+            cache,
+            metrics: Metrics::default(),
+            linker,
+            sandboxes: Mutex::new(HashMap::new()),
+            slots,
+            budget: Budget::default(),
+        });
+        if exec.config.prewarm.enabled {
+            start_janitor(Arc::downgrade(&exec));
+        }
+        Ok(exec)
+    }
+
+    /// `/init` (or `/{sandbox}/init`).
+    pub async fn init(&self, sandbox: &str, req: InitRequest) -> Result<InitOutcome, Failure> {
+        let t0 = Instant::now();
+        let slot = self.slot_for_init(sandbox)?;
+        if slot.action.get().is_some() || slot.initializing.swap(true, Ordering::AcqRel) {
+            return Err(Failure::Reinit);
+        }
+        let result = self.build_action(&req).await;
+        match result {
+            Ok((action, source)) => {
+                let digest = hex(&action.digest);
+                let _ = slot.action.set(Arc::new(action));
+                match source {
+                    Source::Compiled => self.metrics.inits_cold.fetch_add(1, Ordering::Relaxed),
+                    _ => self.metrics.inits_warm.fetch_add(1, Ordering::Relaxed),
+                };
+                Ok(InitOutcome {
+                    ok: true,
+                    artifact: source.as_str(),
+                    digest,
+                    init_us: t0.elapsed().as_micros() as u64,
+                })
+            }
+            Err(f) => {
+                slot.initializing.store(false, Ordering::Release);
+                self.metrics.init_errors.fetch_add(1, Ordering::Relaxed);
+                // A sandbox whose init failed is not kept, unless it is the default one.
+                if sandbox != DEFAULT_SANDBOX {
+                    let mut map = self.sandboxes.lock().unwrap();
+                    if map
+                        .get(sandbox)
+                        .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.action.get().is_none())
+                    {
+                        map.remove(sandbox);
+                    }
+                }
+                Err(f)
+            }
+        }
+    }
+
+    fn slot_for_init(&self, sandbox: &str) -> Result<Arc<Slot>, Failure> {
+        let mut map = self.sandboxes.lock().unwrap();
+        if let Some(s) = map.get(sandbox) {
+            return Ok(s.clone());
+        }
+        if map.len() >= self.config.max_sandboxes {
+            return Err(Failure::Overloaded(format!(
+                "The executor already hosts {} sandboxes, its limit.",
+                map.len()
+            )));
+        }
+        let s = Arc::new(Slot::default());
+        map.insert(sandbox.to_string(), s.clone());
+        Ok(s)
+    }
+
+    async fn build_action(&self, req: &InitRequest) -> Result<(Action, Source), Failure> {
+        let code = req.code()?;
+        let wasm: Bytes = if req.value.binary {
+            base64::engine::general_purpose::STANDARD
+                .decode(code.trim())
+                .map_err(|e| Failure::BadRequest(format!("cannot decode the request: {e}")))?
+                .into()
+        } else {
+            // Text code: accept WebAssembly text only if it is actually a binary module.
+            Bytes::copy_from_slice(code.as_bytes())
+        };
+        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+            return Err(Failure::InitFailed(
+                "The code is not a WebAssembly module (no \\0asm header).".into(),
+            ));
+        }
+        let digest = ArtifactCache::digest(&wasm);
+        let (module, source) = self
+            .cache
+            .get(digest, wasm)
+            .await
+            .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
+        let pre = self.prepare(&module)?;
+        let limits = self.config.limits.clone();
+        let gate =
+            (limits.concurrency > 0).then(|| Arc::new(Semaphore::new(limits.concurrency as usize)));
+        Ok((
+            Action {
+                name: if req.value.name.is_empty() {
+                    "action".to_string()
+                } else {
+                    req.value.name.clone()
+                },
+                digest,
+                pre,
+                env: req.env_vars(),
+                limits,
+                gate,
+                pool: ActionPool::default(),
+            },
+            source,
+        ))
+    }
+
+    /// Checks that the module is a WASI command this executor can link, and pre-links it.
+    pub fn prepare(&self, module: &Module) -> Result<InstancePre<GuestState>, Failure> {
+        let has_start = module
+            .exports()
+            .any(|e| e.name() == "_start" && e.ty().func().is_some());
+        if !has_start {
+            return Err(Failure::InitFailed(
+                "The module is not a WASI command: it exports no `_start` function.".into(),
+            ));
+        }
+        self.linker
+            .instantiate_pre(module)
+            .map_err(|e| Failure::InitFailed(format!("It cannot be linked: {e:#}")))
+    }
+
+    fn action(&self, sandbox: &str) -> Result<Arc<Action>, Failure> {
+        let map = self.sandboxes.lock().unwrap();
+        match map.get(sandbox) {
+            Some(slot) => slot.action.get().cloned().ok_or(Failure::NotInitialized),
+            None if sandbox == DEFAULT_SANDBOX => Err(Failure::NotInitialized),
+            None => Err(Failure::UnknownSandbox(sandbox.to_string())),
+        }
+    }
+
+    /// `/{sandbox}/destroy`: forgets the sandbox; runs in flight finish normally.
+    pub fn destroy(&self, sandbox: &str) -> Result<(), Failure> {
+        let slot = self
+            .sandboxes
+            .lock()
+            .unwrap()
+            .remove(sandbox)
+            .ok_or_else(|| Failure::UnknownSandbox(sandbox.to_string()))?;
+        if let Some(a) = slot.action.get() {
+            a.pool.drain(&self.budget);
+        }
+        Ok(())
+    }
+
+    pub fn sandbox_count(&self) -> usize {
+        self.sandboxes.lock().unwrap().len()
+    }
+
+    async fn acquire_slot(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.slots {
+            Some(s) => Some(s.clone().acquire_owned().await.expect("never closed")),
+            None => None,
+        }
+    }
+
+    /// `/run` (or `/{sandbox}/run`).
+    pub async fn run(
+        self: &Arc<Self>,
+        sandbox: &str,
+        req: &RunRequest,
+    ) -> Result<RunOutcome, Failure> {
+        let action = self.action(sandbox)?;
+        let result = self.invoke(&action, req).await;
+        match &result {
+            Ok(_) => self.metrics.runs_ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.metrics.run_errors.fetch_add(1, Ordering::Relaxed),
+        };
+        result
+    }
+
+    async fn invoke(
+        self: &Arc<Self>,
+        action: &Arc<Action>,
+        req: &RunRequest,
+    ) -> Result<RunOutcome, Failure> {
+        let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout);
+        let deadline = Instant::now() + limit;
+        let _gate = match &action.gate {
+            Some(g) => Some(g.clone().acquire_owned().await.expect("never closed")),
+            None => None,
+        };
+        let _in_flight = action.pool.run_started();
+        let exec_start = Instant::now();
+
+        let stdout = MemoryOutputPipe::new(action.limits.stdout_bytes);
+        let stderr = MemoryOutputPipe::new(action.limits.stderr_bytes);
+        let mut ctx_env = action.env.clone();
+        ctx_env.extend(req.env_vars());
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(
+                req.params.get().as_bytes(),
+            )))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .args(std::slice::from_ref(&action.name))
+            .envs(&ctx_env)
+            .build_p1();
+
+        let pooled = action.pool.take(&self.budget);
+        let prewarmed = pooled.is_some();
+        let ready = match pooled {
+            Some(r) => {
+                self.metrics.prewarm_hits.fetch_add(1, Ordering::Relaxed);
+                r
+            }
+            None => {
+                let permit = self.acquire_slot().await;
+                self.instantiate(action, permit).await?
+            }
+        };
+        let Ready {
+            mut store,
+            instance,
+            permit: _permit,
+        } = ready;
+        store.data_mut().wasi = wasi;
+        if self.config.prewarm.enabled {
+            self.refill(action);
+        }
+
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|e| Failure::Internal(format!("no _start: {e:#}")))?;
+        let outcome =
+            tokio::time::timeout_at(deadline.into(), start.call_async(&mut store, ())).await;
+        let refused = store.data().limiter.refused;
+        drop(store);
+        let exec = exec_start.elapsed();
+
+        let out = stdout.contents();
+        let err = stderr.contents();
+        let (logs, result) = wow_protocol::parse_output(&out);
+        self.write_logs(req.activation_id(), logs, &err);
+
+        let failure = match outcome {
+            Err(_elapsed) => Some(Failure::Timeout {
+                limit_ms: limit.as_millis() as u64,
+            }),
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                if e.is::<DeadlineExceeded>() {
+                    Some(Failure::Timeout {
+                        limit_ms: limit.as_millis() as u64,
+                    })
+                } else if let Some(code) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    // A clean exit, zero or not: the result line decides, as for a process.
+                    let _ = code;
+                    None
+                } else {
+                    Some(classify_trap(&e, refused, &action.limits))
+                }
+            }
+        };
+        let flooded =
+            out.len() >= action.limits.stdout_bytes || err.len() >= action.limits.stderr_bytes;
+        match (failure, result) {
+            (Some(f @ Failure::Timeout { .. }), _) => Err(f),
+            _ if flooded => Err(Failure::ActionFailed(format!(
+                "The action wrote more than its output limit ({} bytes of stdout, {} of stderr) and was stopped.",
+                action.limits.stdout_bytes, action.limits.stderr_bytes
+            ))),
+            // A guest that printed a result and then died (e.g. a panic after its error line)
+            // answers with that result, as a native process would through the proxy.
+            (_, Ok(line)) => Ok(RunOutcome {
+                body: Bytes::copy_from_slice(line),
+                prewarmed,
+                exec,
+            }),
+            (Some(f), Err(_)) => Err(f),
+            (None, Err(f)) => Err(f),
+        }
+    }
+
+    fn write_logs(&self, activation: &str, logs: &[u8], stderr: &[u8]) {
+        if !self.config.guest_logs {
+            return;
+        }
+        use std::io::Write;
+        let mut o = Vec::with_capacity(logs.len() + 64);
+        for line in logs.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let _ = writeln!(o, "{activation} stdout: {}", String::from_utf8_lossy(line));
+        }
+        o.extend_from_slice(LOG_SENTINEL.as_bytes());
+        o.push(b'\n');
+        let mut e = Vec::with_capacity(stderr.len() + 64);
+        for line in stderr.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let _ = writeln!(e, "{activation} stderr: {}", String::from_utf8_lossy(line));
+        }
+        e.extend_from_slice(LOG_SENTINEL.as_bytes());
+        e.push(b'\n');
+        let _ = std::io::stdout().lock().write_all(&o);
+        let _ = std::io::stderr().lock().write_all(&e);
+    }
+
+    /// Tops up the sandbox's pool in the background, without blocking runs for slots.
+    fn refill(self: &Arc<Self>, action: &Arc<Action>) {
+        let target = action.pool.target(self.config.prewarm.max_per_sandbox);
+        if action.pool.len() >= target || action.pool.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let exec = self.clone();
+        let action = action.clone();
+        tokio::spawn(async move {
+            let max = exec.config.prewarm.max_per_sandbox;
+            while action.pool.len() < action.pool.target(max) {
+                let permit = match &exec.slots {
+                    Some(s) => match s.clone().try_acquire_owned() {
+                        Ok(p) => Some(p),
+                        Err(_) => break,
+                    },
+                    None => None,
+                };
+                let Ok(ready) = exec.instantiate(&action, permit).await else {
+                    break;
+                };
+                if action
+                    .pool
+                    .offer(ready, &exec.budget, exec.config.prewarm.budget_bytes)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            action.pool.refilling.store(false, Ordering::Release);
+        });
+    }
+
+    /// A new instance of the action in a new store, occupying `permit`'s pool slot.
+    async fn instantiate(
+        &self,
+        action: &Action,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Ready, Failure> {
+        let mut store = new_store(&self.engine, action.limits.memory_bytes);
+        let instance = action
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| Failure::Internal(format!("instantiation failed: {e:#}")))?;
+        Ok(Ready {
+            store,
+            instance,
+            permit,
+        })
+    }
+
+    /// Fills the sandbox's pre-warm pool with up to `n` instances now, within the budget.
+    /// Returns how many it holds. Used by benchmarks to time pre-warmed runs in isolation.
+    pub async fn prewarm_now(&self, sandbox: &str, n: usize) -> Result<usize, Failure> {
+        let action = self.action(sandbox)?;
+        while action.pool.len() < n {
+            let permit = self.acquire_slot().await;
+            let ready = self.instantiate(&action, permit).await?;
+            if action
+                .pool
+                .offer(ready, &self.budget, self.config.prewarm.budget_bytes)
+                .is_err()
+            {
+                break;
+            }
+        }
+        Ok(action.pool.len())
+    }
+
+    /// Sandboxes' pools, for the janitor.
+    fn actions(&self) -> Vec<Arc<Action>> {
+        self.sandboxes
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|s| s.action.get().cloned())
+            .collect()
+    }
+
+    /// Ready instances across all sandboxes.
+    pub fn pool_size(&self) -> u64 {
+        self.budget.instances.load(Ordering::Relaxed)
+    }
+}
+
+fn classify_trap(e: &wasmtime::Error, refused: Option<usize>, limits: &Limits) -> Failure {
+    if let Some(desired) = refused {
+        return Failure::ActionFailed(format!(
+            "The action exceeded its memory limit of {} bytes (it asked for {desired}) and was aborted.",
+            limits.memory_bytes
+        ));
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => {
+            Failure::ActionFailed("The action overflowed its call stack and was aborted.".into())
+        }
+        Some(t) => Failure::ActionFailed(format!("The action trapped: {t}.")),
+        None => Failure::ActionFailed(format!("The action failed: {e:#}")),
+    }
+}
+
+/// The time a run may take: until the caller's deadline (epoch ms), else the default.
+fn deadline_from(deadline_ms: Option<u64>, default: Duration) -> Duration {
+    match deadline_ms {
+        Some(ms) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            Duration::from_millis(ms.saturating_sub(now))
+        }
+        None => default,
+    }
+}
+
+/// Every second: start a new demand window for each pool, dropping instances of idle sandboxes.
+fn start_janitor(exec: Weak<Executor>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(exec) = exec.upgrade() else { break };
+            let max = exec.config.prewarm.max_per_sandbox;
+            for a in exec.actions() {
+                a.pool.roll_window(max, &exec.budget);
+            }
+        }
+    });
+}

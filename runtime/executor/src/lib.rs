@@ -1,0 +1,20 @@
+//! `wow-runtime`: a WOW-style WebAssembly action executor.
+//!
+//! One process hosts many sandboxes (OpenWhisk actions), each compiled once by the platform and
+//! cached by content digest, each run in a fresh wasmtime instance with in-memory stdio, limits
+//! and a deadline. The binary serves OpenWhisk's action protocol over HTTP; the library lets the
+//! harness and the benchmarks drive the same code in-process.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod executor;
+pub mod guest;
+pub mod ladder;
+pub mod metrics;
+pub mod prewarm;
+pub mod server;
+
+pub use config::{AllocatorChoice, ExecutorConfig, Limits};
+pub use executor::{DEFAULT_SANDBOX, Executor, InitOutcome, RunOutcome};

@@ -1,0 +1,198 @@
+//! The HTTP face of the executor: OpenWhisk's single-action routes, the multi-sandbox routes,
+//! health and metrics.
+//!
+//! Bodies are read with an explicit limit so an oversized request gets the protocol's JSON 413
+//! rather than the framework's plain-text one.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use wow_protocol::{Failure, InitRequest, MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, RunRequest};
+
+use crate::executor::{DEFAULT_SANDBOX, Executor};
+use crate::metrics::Gauges;
+
+pub fn router(exec: Arc<Executor>) -> Router {
+    Router::new()
+        .route("/init", post(init_default))
+        .route("/run", post(run_default))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/{sandbox}/init", post(init_sandbox))
+        .route("/{sandbox}/run", post(run_sandbox))
+        .route("/{sandbox}/destroy", post(destroy_sandbox))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(exec)
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn serve(exec: Arc<Executor>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(exec))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn failure(exec: &Executor, f: Failure) -> Response {
+    exec.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+    let status = StatusCode::from_u16(f.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, f.body())
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Failure> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::TooLarge(format!(
+            "The request body is over the limit of {limit} bytes."
+        ))),
+        Err(e) => Err(Failure::BadRequest(format!(
+            "Error reading request body: {e}"
+        ))),
+    }
+}
+
+async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+    let result = async {
+        let bytes = read_body(body, MAX_INIT_BODY_BYTES).await?;
+        let req = InitRequest::parse(&bytes)?;
+        exec.init(sandbox, req).await
+    }
+    .await;
+    match result {
+        Ok(outcome) => json(
+            StatusCode::OK,
+            serde_json::to_string(&outcome).expect("serialisable"),
+        ),
+        Err(f) => failure(&exec, f),
+    }
+}
+
+async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+    let result = async {
+        let bytes = read_body(body, MAX_RUN_BODY_BYTES).await?;
+        let req = RunRequest::parse(&bytes)?;
+        exec.run(sandbox, &req).await
+    }
+    .await;
+    match result {
+        Ok(out) => {
+            let mut r = json(StatusCode::OK, out.body);
+            let h = r.headers_mut();
+            h.insert(
+                "x-wow-exec-us",
+                HeaderValue::from(out.exec.as_micros() as u64),
+            );
+            h.insert(
+                "x-wow-prewarmed",
+                HeaderValue::from_static(if out.prewarmed { "1" } else { "0" }),
+            );
+            r
+        }
+        Err(f) => failure(&exec, f),
+    }
+}
+
+async fn init_default(State(exec): State<Arc<Executor>>, body: Body) -> Response {
+    do_init(exec, DEFAULT_SANDBOX, body).await
+}
+
+async fn run_default(State(exec): State<Arc<Executor>>, body: Body) -> Response {
+    do_run(exec, DEFAULT_SANDBOX, body).await
+}
+
+async fn init_sandbox(
+    State(exec): State<Arc<Executor>>,
+    Path(sandbox): Path<String>,
+    body: Body,
+) -> Response {
+    do_init(exec, &sandbox, body).await
+}
+
+async fn run_sandbox(
+    State(exec): State<Arc<Executor>>,
+    Path(sandbox): Path<String>,
+    body: Body,
+) -> Response {
+    do_run(exec, &sandbox, body).await
+}
+
+async fn destroy_sandbox(
+    State(exec): State<Arc<Executor>>,
+    Path(sandbox): Path<String>,
+) -> Response {
+    match exec.destroy(&sandbox) {
+        Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
+        Err(f) => failure(&exec, f),
+    }
+}
+
+async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
+    let body = serde_json::json!({
+        "status": "ok",
+        "wasmtime": crate::engine::wasmtime_version(),
+        "engine_key": exec.engine_key,
+        "allocator": exec.allocator,
+        "prewarm": exec.config.prewarm.enabled,
+        "sandboxes": exec.sandbox_count(),
+        "pid": std::process::id(),
+        "limits": {
+            "memory_bytes": exec.config.limits.memory_bytes,
+            "default_timeout_ms": exec.config.limits.default_timeout.as_millis() as u64,
+            "stdout_bytes": exec.config.limits.stdout_bytes,
+            "concurrency": exec.config.limits.concurrency,
+        },
+        "cache_dir": exec.cache.dir().map(|d| d.display().to_string()),
+    });
+    json(StatusCode::OK, body.to_string())
+}
+
+async fn metrics(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
+    let s = &exec.cache.stats;
+    let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let g = Gauges {
+        sandboxes: exec.sandbox_count() as u64,
+        pool_instances: exec.pool_size(),
+        pool_bytes: exec.budget.used_bytes.load(Ordering::Relaxed),
+        cache_memory_hits: r(&s.memory_hits),
+        cache_disk_hits: r(&s.disk_hits),
+        cache_compiles: r(&s.compiles),
+        cache_disk_bytes: r(&s.disk_bytes),
+        cache_disk_evictions: r(&s.disk_evictions),
+        cache_memory_entries: r(&s.memory_entries),
+    };
+    let mut resp = exec.metrics.render(&g).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
