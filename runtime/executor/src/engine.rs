@@ -148,8 +148,16 @@ pub fn engine_key(engine: &Engine) -> String {
     format!("wasmtime-{}-{:016x}", wasmtime_version(), h.finish())
 }
 
-/// The version of the wasmtime crate this binary links.
+/// The version of the wasmtime crate this binary links (from Cargo.lock, at build time).
 pub fn wasmtime_version() -> &'static str {
-    // Kept in step with the workspace's pinned wasmtime dependency by a test.
-    "48.0.8"
+    env!("WOW_WASMTIME_VERSION")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wasmtime_version_is_known() {
+        let v = super::wasmtime_version();
+        assert!(v.starts_with("48."), "{v}");
+    }
 }
