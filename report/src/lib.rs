@@ -1,0 +1,165 @@
+//! wowbench's report: charts (PNG and SVG, drawn with plotters and an embedded font), a
+//! Markdown report and an HTML page, from a run folder's `records.csv`, `summary.csv`,
+//! `meta.json` and `histograms/`.
+//!
+//! ```no_run
+//! let summary = wow_report::generate(std::path::Path::new("results/20261126-160054-paper"))?;
+//! println!("{}", summary.report_md.display());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! Missing data is shown as missing: a chart whose data is absent is not drawn and its section
+//! says the experiment was not run; a value that was not measured reads "—", never zero.
+
+pub mod charts;
+pub mod data;
+pub mod fmt;
+pub mod headline;
+pub mod html;
+pub mod markdown;
+pub mod paper;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+pub use data::Dataset;
+pub use headline::{Headline, headlines};
+
+/// One chart written, in both formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartFile {
+    pub id: String,
+    pub experiment: String,
+    pub device: String,
+    pub png: PathBuf,
+    pub svg: PathBuf,
+}
+
+/// Whether an experiment has data for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentStatus {
+    pub experiment: String,
+    pub device: String,
+    /// At least one successful measurement.
+    pub measured: bool,
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone)]
+pub struct ReportSummary {
+    /// `<run-dir>/report/`.
+    pub dir: PathBuf,
+    pub report_md: PathBuf,
+    pub index_html: PathBuf,
+    pub charts: Vec<ChartFile>,
+    pub experiments: Vec<ExperimentStatus>,
+    /// Per device, in the report's order.
+    pub headlines: Vec<Headline>,
+}
+
+/// Writes `<run_dir>/report/`: `report.md`, `index.html` and `charts/*.{png,svg}`.
+pub fn generate(run_dir: &Path) -> Result<ReportSummary> {
+    let ds = Dataset::load(run_dir)?;
+    write_report(&ds, &run_dir.join("report"))
+}
+
+/// Writes one report over several run folders of different devices (e.g. a `host` run and a
+/// `pi3` run) into `out`.
+pub fn generate_merged(run_dirs: &[&Path], out: &Path) -> Result<ReportSummary> {
+    let mut iter = run_dirs.iter();
+    let first = iter
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no run folder given"))?;
+    let mut ds = Dataset::load(first)?;
+    for d in iter {
+        ds.merge(Dataset::load(d)?)?;
+    }
+    write_report(&ds, out)
+}
+
+/// Writes the report of `ds` (one run folder, or several merged) into `out`.
+pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
+    let charts_dir = out.join("charts");
+    if charts_dir.is_dir() {
+        // Charts of an earlier report may describe data that is no longer there.
+        std::fs::remove_dir_all(&charts_dir)
+            .with_context(|| format!("cannot clear {}", charts_dir.display()))?;
+    }
+    std::fs::create_dir_all(&charts_dir)
+        .with_context(|| format!("cannot create {}", charts_dir.display()))?;
+
+    let devices = ds.devices();
+    let mut specs: BTreeMap<String, Vec<charts::ChartSpec>> = BTreeMap::new();
+    let mut files = Vec::new();
+    for d in &devices {
+        let list = charts::charts_for(ds, d);
+        for c in &list {
+            let stem = c.stem(d);
+            charts::draw::render(&c.figure, &charts_dir, &stem)?;
+            files.push(ChartFile {
+                id: c.id.to_string(),
+                experiment: c.experiment.to_string(),
+                device: d.clone(),
+                png: charts_dir.join(format!("{stem}.png")),
+                svg: charts_dir.join(format!("{stem}.svg")),
+            });
+        }
+        specs.insert(d.clone(), list);
+    }
+
+    let md = markdown::render(&markdown::Context {
+        ds,
+        charts: &specs,
+        images: markdown::ImageFormat::Png,
+    });
+    let report_md = out.join("report.md");
+    std::fs::write(&report_md, &md)
+        .with_context(|| format!("cannot write {}", report_md.display()))?;
+
+    let md_svg = markdown::render(&markdown::Context {
+        ds,
+        charts: &specs,
+        images: markdown::ImageFormat::Svg,
+    });
+    let title = md
+        .lines()
+        .next()
+        .unwrap_or("wowbench report")
+        .trim_start_matches("# ");
+    let index_html = out.join("index.html");
+    std::fs::write(&index_html, html::page(title, &md_svg))
+        .with_context(|| format!("cannot write {}", index_html.display()))?;
+
+    let mut experiments = Vec::new();
+    let mut all_headlines = Vec::new();
+    for d in &devices {
+        for (id, _) in markdown::EXPERIMENTS {
+            experiments.push(ExperimentStatus {
+                experiment: id.to_string(),
+                device: d.clone(),
+                measured: ds.rows(d, id).any(data::measured),
+            });
+        }
+        all_headlines.extend(headlines(&ds.summary, d));
+    }
+    Ok(ReportSummary {
+        dir: out.to_path_buf(),
+        report_md,
+        index_html,
+        charts: files,
+        experiments,
+        headlines: all_headlines,
+    })
+}
+
+/// The headline values of a run folder, per device (for a terminal summary).
+pub fn run_headlines(run_dir: &Path) -> Result<Vec<Headline>> {
+    let ds = Dataset::load(run_dir)?;
+    Ok(ds
+        .devices()
+        .iter()
+        .flat_map(|d| headlines(&ds.summary, d))
+        .collect())
+}
