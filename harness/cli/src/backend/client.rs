@@ -1,0 +1,186 @@
+//! The one HTTP client both backends are driven with: OpenWhisk's `/init` and `/run`, timed by
+//! the harness's monotonic clock around the whole exchange (request sent to body read).
+//!
+//! Every call has a timeout: a sandbox that never answers must not hang a run.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::Value;
+use wow_protocol::{InitRequest, RunContext};
+
+/// Namespace the harness's activations run in.
+pub const NAMESPACE: &str = "wowbench";
+
+#[derive(Clone)]
+pub struct ActionClient {
+    http: reqwest::Client,
+    /// Deadline given to each run (and, plus a grace, the client-side timeout).
+    pub run_timeout: Duration,
+    pub init_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct InitReply {
+    pub status: u16,
+    pub elapsed: Duration,
+    pub body: Bytes,
+}
+
+impl InitReply {
+    pub fn ok(&self) -> bool {
+        self.status == 200
+    }
+
+    /// The executor's report of where the artifact came from (`compiled`, `memory`, `disk`).
+    pub fn artifact(&self) -> Option<String> {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()?
+            .get("artifact")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    pub fn error_text(&self) -> String {
+        body_error(self.status, &self.body)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReply {
+    pub status: u16,
+    pub elapsed: Duration,
+    pub body: Bytes,
+}
+
+impl RunReply {
+    /// A 200 whose result is not an application error.
+    pub fn ok(&self) -> bool {
+        self.status == 200 && !self.is_app_error()
+    }
+
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body).context("the result is not JSON")
+    }
+
+    pub fn is_app_error(&self) -> bool {
+        self.body.starts_with(b"{\"error\"")
+            || serde_json::from_slice::<Value>(&self.body)
+                .ok()
+                .is_some_and(|v| v.get("error").is_some())
+    }
+
+    pub fn error_text(&self) -> String {
+        body_error(self.status, &self.body)
+    }
+}
+
+fn body_error(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let msg = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_string)))
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    format!("HTTP {status}: {msg}")
+}
+
+impl ActionClient {
+    pub fn new(run_timeout: Duration) -> Result<ActionClient> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1024)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(ActionClient {
+            http,
+            run_timeout,
+            init_timeout: Duration::from_secs(120),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub async fn init(&self, url: &str, body: Bytes) -> Result<InitReply> {
+        let t = Instant::now();
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .timeout(self.init_timeout)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.with_context(|| format!("POST {url}"))?;
+        Ok(InitReply {
+            status,
+            elapsed: t.elapsed(),
+            body,
+        })
+    }
+
+    pub async fn run(&self, url: &str, body: Bytes) -> Result<RunReply> {
+        let t = Instant::now();
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .timeout(self.run_timeout + Duration::from_secs(5))
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.with_context(|| format!("POST {url}"))?;
+        Ok(RunReply {
+            status,
+            elapsed: t.elapsed(),
+            body,
+        })
+    }
+
+    /// One GET with a short timeout; true on a 200. Used to poll readiness.
+    pub async fn probe(&self, url: &str, timeout: Duration) -> bool {
+        matches!(
+            self.http.get(url).timeout(timeout).send().await,
+            Ok(r) if r.status().is_success()
+        )
+    }
+}
+
+/// An `/init` body for `code` (raw `.wasm` or native binary), base64 as OpenWhisk sends it.
+pub fn init_body(name: &str, code: &[u8]) -> Bytes {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(code);
+    let req = InitRequest::binary(name, b64, Default::default());
+    Bytes::from(serde_json::to_vec(&req).expect("serialisable"))
+}
+
+/// A `/run` body: parameters plus OpenWhisk's context fields, with a fresh activation id and a
+/// deadline `timeout` from now.
+pub fn run_body(params: &Value, action: &str, timeout: Duration) -> Bytes {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let ctx = RunContext {
+        namespace: NAMESPACE.to_string(),
+        action_name: action.to_string(),
+        activation_id: format!(
+            "{:08x}{:08x}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ),
+        transaction_id: String::new(),
+        deadline: (now + timeout).as_millis().to_string(),
+        api_key: None,
+    };
+    Bytes::from(wow_protocol::run_body(params, &ctx))
+}

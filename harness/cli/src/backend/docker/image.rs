@@ -1,0 +1,244 @@
+//! The container image: `FROM scratch` plus the static action proxy, built by the engine's
+//! classic builder from an in-memory tar context. No registry is involved (`scratch` is never
+//! pulled), so it works on an engine with no images at all. The tag is derived from the proxy
+//! binary's SHA-256, so a changed proxy gets a new image and an unchanged one is never rebuilt.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptionsBuilder, ListImagesOptionsBuilder};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::engine::{self, API_TIMEOUT, BUILD_TIMEOUT};
+
+/// Repository of the proxy image; the tag is the first 16 hex digits of the proxy's SHA-256.
+pub const IMAGE_REPO: &str = "wowbench-proxy";
+/// Label on every container and image the harness makes.
+pub const LABEL: &str = "wowbench";
+/// Label holding the proxy binary's full SHA-256 on the image.
+pub const LABEL_PROXY_SHA: &str = "wowbench.proxy-sha256";
+
+/// The image a backend runs.
+#[derive(Debug, Clone)]
+pub struct ProxyImage {
+    /// `wowbench-proxy:<16 hex>`.
+    pub tag: String,
+    /// The engine's image id.
+    pub id: String,
+    /// Whether this call built it (false: the tag existed).
+    pub built: bool,
+    /// How long the check (and build, if any) took.
+    pub elapsed: Duration,
+    /// Full SHA-256 of the proxy binary inside.
+    pub proxy_sha256: String,
+}
+
+/// Serialises builds within this process, so concurrent callers do not build the same tag twice.
+static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Makes sure `wowbench-proxy:<digest of proxy>` exists; builds it if not.
+pub async fn ensure_proxy_image(docker: &Docker, proxy: &Path) -> Result<ProxyImage> {
+    ensure_image(docker, proxy, IMAGE_REPO, false).await
+}
+
+/// [`ensure_proxy_image`] with another repository name; `no_cache` builds every layer afresh
+/// (tests use both to build an image of their own without touching the shared one).
+pub async fn ensure_image(
+    docker: &Docker,
+    proxy: &Path,
+    repo: &str,
+    no_cache: bool,
+) -> Result<ProxyImage> {
+    let t = Instant::now();
+    let binary = std::fs::read(proxy)
+        .with_context(|| format!("cannot read the action proxy {}", proxy.display()))?;
+    let sha = hex(&Sha256::digest(&binary));
+    let tag = format!("{repo}:{}", &sha[..16]);
+    let _serial = BUILD_LOCK.lock().await;
+
+    if let Some(id) = image_id(docker, &tag).await? {
+        return Ok(ProxyImage {
+            tag,
+            id,
+            built: false,
+            elapsed: t.elapsed(),
+            proxy_sha256: sha,
+        });
+    }
+
+    let context = build_context(&binary, &sha)?;
+    let labels: HashMap<&str, &str> =
+        HashMap::from([(LABEL, "1"), (LABEL_PROXY_SHA, sha.as_str())]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&tag)
+        .labels(&labels)
+        .rm(true)
+        .forcerm(true)
+        .nocache(no_cache)
+        .build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut log = String::new();
+    let build = async {
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| build_error(&tag, &e.to_string(), &log))?;
+            if let Some(s) = &info.stream {
+                log.push_str(s);
+            }
+            if let Some(detail) = &info.error_detail {
+                let msg = detail.message.clone().unwrap_or_default();
+                return Err(build_error(&tag, &msg, &log));
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(BUILD_TIMEOUT, build).await {
+        Ok(r) => r?,
+        Err(_) => bail!(
+            "building the image {tag}: no result within {} s",
+            BUILD_TIMEOUT.as_secs()
+        ),
+    }
+    let id = image_id(docker, &tag).await?.ok_or_else(|| {
+        anyhow!("the engine reported no error building {tag} but has no such image")
+    })?;
+    tracing::info!(%tag, %id, elapsed = ?t.elapsed(), "built the proxy image");
+    Ok(ProxyImage {
+        tag,
+        id,
+        built: true,
+        elapsed: t.elapsed(),
+        proxy_sha256: sha,
+    })
+}
+
+/// The id of the image tagged `tag`, or `None` if there is none.
+pub async fn image_id(docker: &Docker, tag: &str) -> Result<Option<String>> {
+    match engine::call(
+        format!("inspect image {tag}"),
+        API_TIMEOUT,
+        docker.inspect_image(tag),
+    )
+    .await
+    {
+        Ok(img) => Ok(Some(img.id.unwrap_or_default())),
+        Err(e) if engine::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes every image labelled `wowbench=1` (forced: every tag of it; its untagged parent layers
+/// go with it). Returns how many were removed.
+pub async fn sweep_images(docker: &Docker) -> Result<usize> {
+    let filters = HashMap::from([("label", vec![format!("{LABEL}=1")])]);
+    let images = engine::call(
+        "list images",
+        API_TIMEOUT,
+        docker.list_images(Some(
+            ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        )),
+    )
+    .await?;
+    let mut removed = 0;
+    let mut failed = Vec::new();
+    for img in images {
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        match engine::call(
+            format!("remove image {}", img.id),
+            API_TIMEOUT,
+            docker.remove_image(&img.id, Some(opts), None),
+        )
+        .await
+        {
+            Ok(_) => removed += 1,
+            Err(e) if engine::is_not_found(&e) => {}
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} image(s) not removed: {}",
+            failed.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(removed)
+}
+
+/// The tar context: a Dockerfile and the proxy, executable, owned by root.
+fn build_context(proxy: &[u8], sha: &str) -> Result<Vec<u8>> {
+    let dockerfile = format!(
+        "FROM scratch\n\
+         COPY wow-proxy /wow-proxy\n\
+         LABEL {LABEL}=1 {LABEL_PROXY_SHA}={sha}\n\
+         ENTRYPOINT [\"/wow-proxy\"]\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, bytes, mode) in [
+        ("Dockerfile", dockerfile.as_bytes(), 0o644),
+        ("wow-proxy", proxy, 0o755),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, name, bytes)
+            .context("cannot write the build context")?;
+    }
+    tar.into_inner().context("cannot write the build context")
+}
+
+fn build_error(tag: &str, msg: &str, log: &str) -> anyhow::Error {
+    let tail: Vec<&str> = log.lines().rev().take(10).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    anyhow!(
+        "building the image {tag} failed: {}{}",
+        msg.trim(),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("\nbuild output (last lines):\n{}", tail.join("\n"))
+        }
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_holds_dockerfile_and_executable_proxy() {
+        let ctx = build_context(b"\x7fELF...", "ab").unwrap();
+        let mut archive = tar::Archive::new(&ctx[..]);
+        let mut seen = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            seen.push((
+                e.path().unwrap().display().to_string(),
+                e.header().mode().unwrap(),
+            ));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("Dockerfile".to_string(), 0o644),
+                ("wow-proxy".to_string(), 0o755)
+            ]
+        );
+    }
+}

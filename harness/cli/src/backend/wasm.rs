@@ -1,0 +1,301 @@
+//! The Wasm side: a WOW-style executor process (started and stopped by the harness, or already
+//! running at a URL), many sandboxes inside it.
+//!
+//! Provisioning a sandbox costs nothing here — it is a name on the multi-sandbox routes — and
+//! is recorded as such. Memory is the executor process's: RSS with N sandboxes minus RSS with
+//! none, divided by N (full), and RSS ÷ N (the paper's method).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{ActionClient, Backend, BackendKind, MemorySample, ProvisionTiming, Sandbox};
+use crate::procfs;
+
+/// How the harness reaches the executor.
+#[derive(Debug, Clone)]
+pub struct WasmOptions {
+    /// The series name (`precompiled`, `compile`, `shared`, `distinct`, …).
+    pub variant: String,
+    /// An executor already running at this URL; `None` starts one.
+    pub url: Option<String>,
+    /// Extra command-line flags for a started executor (`--concurrency 3`, …).
+    pub executor_args: Vec<String>,
+    /// Where a started executor writes its logs and artifact cache.
+    pub work_dir: PathBuf,
+    /// Put the started executor into this cgroup (device profile); see `device`.
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// A started executor process; killed when dropped.
+pub struct ExecutorProcess {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub url: String,
+}
+
+impl ExecutorProcess {
+    /// Starts the executor on a free loopback port and waits for it to listen.
+    pub async fn start(args: &[String], work_dir: &Path, cgroup_procs: &[PathBuf]) -> Result<Self> {
+        std::fs::create_dir_all(work_dir)
+            .with_context(|| format!("cannot create {}", work_dir.display()))?;
+        let (program, mut argv) = executor_command()?;
+        argv.extend(
+            [
+                "--listen",
+                "127.0.0.1:0",
+                "--cache-dir",
+                &work_dir.join("cache").display().to_string(),
+            ]
+            .map(String::from),
+        );
+        argv.extend(args.iter().cloned());
+        let stderr = std::fs::File::create(work_dir.join("executor.stderr.log"))?;
+        let mut child = tokio::process::Command::new(&program)
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start the executor {}", program.display()))?;
+        let pid = child.id().context("executor exited at once")?;
+        for procs in cgroup_procs {
+            std::fs::write(procs, pid.to_string())
+                .with_context(|| format!("cannot move the executor into {}", procs.display()))?;
+        }
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("the executor did not start within 60 s")??;
+        let Some(addr) = first
+            .as_deref()
+            .and_then(|l| l.strip_prefix("wow-runtime listening on "))
+        else {
+            let log =
+                std::fs::read_to_string(work_dir.join("executor.stderr.log")).unwrap_or_default();
+            bail!("the executor failed to start: {}", log.trim());
+        };
+        let url = format!("http://{addr}");
+        // Keep draining guest logs into a file so the pipe never fills.
+        let log_path = work_dir.join("executor.stdout.log");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let Ok(mut f) = tokio::fs::File::create(&log_path).await else {
+                return;
+            };
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = f.write_all(line.as_bytes()).await;
+                let _ = f.write_all(b"\n").await;
+            }
+        });
+        Ok(ExecutorProcess { child, pid, url })
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The program that serves the executor: `$WOWBENCH_EXECUTOR`, else this `wowbench` binary's
+/// `executor` subcommand, else a `wow-runtime` or `wowbench` binary beside the current one.
+fn executor_command() -> Result<(PathBuf, Vec<String>)> {
+    if let Some(p) = std::env::var_os("WOWBENCH_EXECUTOR") {
+        let p = PathBuf::from(p);
+        return Ok(if p.file_name().is_some_and(|n| n == "wowbench") {
+            (p, vec!["executor".into()])
+        } else {
+            (p, vec![])
+        });
+    }
+    let exe = std::env::current_exe().context("cannot locate the running binary")?;
+    if exe.file_name().is_some_and(|n| n == "wowbench") {
+        return Ok((exe, vec!["executor".into()]));
+    }
+    // Tests: target/<profile>/deps/<test> -> target/<profile>/{wowbench,wow-runtime}.
+    for dir in exe.ancestors().skip(1).take(3) {
+        let w = dir.join("wowbench");
+        if w.is_file() {
+            return Ok((w, vec!["executor".into()]));
+        }
+        let r = dir.join("wow-runtime");
+        if r.is_file() {
+            return Ok((r, vec![]));
+        }
+    }
+    bail!("cannot find the executor: set WOWBENCH_EXECUTOR to a wow-runtime or wowbench binary")
+}
+
+pub struct WasmBackend {
+    variant: String,
+    client: ActionClient,
+    url: String,
+    process: Mutex<Option<ExecutorProcess>>,
+    pid: Option<u32>,
+    seq: AtomicU64,
+    baseline_rss: Mutex<Option<u64>>,
+}
+
+impl WasmBackend {
+    pub async fn start(opts: &WasmOptions, client: ActionClient) -> Result<WasmBackend> {
+        let (url, process) = match &opts.url {
+            Some(url) => (url.trim_end_matches('/').to_string(), None),
+            None => {
+                let p =
+                    ExecutorProcess::start(&opts.executor_args, &opts.work_dir, &opts.cgroup_procs)
+                        .await?;
+                (p.url.clone(), Some(p))
+            }
+        };
+        let pid = process.as_ref().map(|p| p.pid);
+        let b = WasmBackend {
+            variant: opts.variant.clone(),
+            client,
+            url,
+            process: Mutex::new(process),
+            pid,
+            seq: AtomicU64::new(0),
+            baseline_rss: Mutex::new(None),
+        };
+        let health = format!("{}/health", b.url);
+        let t = Instant::now();
+        while !b.client.probe(&health, Duration::from_secs(2)).await {
+            if t.elapsed() > Duration::from_secs(30) {
+                bail!("the executor at {} does not answer /health", b.url);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(b)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The executor's process id, when the harness started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// False once a started executor has exited (crashed or was killed).
+    pub fn alive(&self) -> bool {
+        match self.process.lock().unwrap().as_mut() {
+            Some(p) => p.alive(),
+            None => true,
+        }
+    }
+
+    /// The executor's `/health` document (allocator, limits, versions).
+    pub async fn health(&self) -> Result<serde_json::Value> {
+        let r = self
+            .client
+            .http()
+            .get(format!("{}/health", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        Ok(r.json().await?)
+    }
+
+    /// Stops a started executor.
+    pub async fn shutdown(&self) {
+        let p = self.process.lock().unwrap().take();
+        if let Some(p) = p {
+            p.stop().await;
+        }
+    }
+}
+
+impl Backend for WasmBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasm
+    }
+
+    fn variant(&self) -> &str {
+        &self.variant
+    }
+
+    async fn provision(&self, action: &str) -> Result<Sandbox> {
+        let t = Instant::now();
+        let id = format!("{action}-{}", self.seq.fetch_add(1, Ordering::Relaxed));
+        let base_url = format!("{}/{id}", self.url);
+        Ok(Sandbox {
+            id,
+            kind: BackendKind::Wasm,
+            base_url,
+            container_id: None,
+            host_port: None,
+            provision: ProvisionTiming {
+                total: t.elapsed(),
+                ..Default::default()
+            },
+        })
+    }
+
+    async fn destroy(&self, sandbox: &Sandbox) -> Result<()> {
+        let url = format!("{}/destroy", sandbox.base_url);
+        let r = self
+            .client
+            .http()
+            .post(&url)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        // A sandbox whose init failed was never kept by the executor: nothing to destroy.
+        if !(r.status().is_success() || r.status().as_u16() == 404) {
+            bail!("destroy {}: HTTP {}", sandbox.id, r.status());
+        }
+        Ok(())
+    }
+
+    async fn memory_baseline(&self) -> Result<()> {
+        if let Some(pid) = self.pid {
+            *self.baseline_rss.lock().unwrap() = Some(procfs::rss_bytes(pid)?);
+        }
+        Ok(())
+    }
+
+    async fn memory(&self, sandboxes: &[Sandbox]) -> Result<MemorySample> {
+        let n = sandboxes.len();
+        let Some(pid) = self.pid else {
+            // A remote executor: its memory cannot be read from here.
+            return Ok(MemorySample {
+                sandboxes: n,
+                ..Default::default()
+            });
+        };
+        let rss = procfs::rss_bytes(pid)? as f64;
+        let pss = procfs::pss_bytes(pid)? as f64;
+        let baseline = *self.baseline_rss.lock().unwrap();
+        let mut parts = vec![
+            ("executor_rss".to_string(), rss),
+            ("executor_pss".to_string(), pss),
+        ];
+        if let Some(b) = baseline {
+            parts.push(("executor_rss_baseline".to_string(), b as f64));
+        }
+        let per = |x: f64| (n > 0).then(|| x / n as f64);
+        Ok(MemorySample {
+            sandboxes: n,
+            paper_per_sandbox: per(rss),
+            full_per_sandbox: baseline.and_then(|b| per(rss - b as f64)),
+            total_bytes: Some(rss),
+            parts,
+        })
+    }
+
+    fn client(&self) -> &ActionClient {
+        &self.client
+    }
+}

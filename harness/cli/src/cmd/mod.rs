@@ -1,0 +1,8 @@
+//! One module per `wowbench` subcommand.
+
+pub mod build;
+pub mod clean;
+pub mod docker_probe;
+pub mod list;
+pub mod report;
+pub mod run;

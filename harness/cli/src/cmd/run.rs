@@ -1,0 +1,142 @@
+//! `wowbench run`: runs experiments or suites and writes a run folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use wow_artifacts::BuildOptions;
+use wow_records::RunStatus;
+use wowbench::backend::BackendKind;
+use wowbench::runner::{self, RunOptions};
+use wowbench::suite::{ExperimentSpec, SUITES, Suite};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Experiments (`cold-start`, `memory`, `throughput`, `capacity`, `realistic`, `ladder`),
+    /// suites (`quick`, `paper`, `ci`) or suite files (`*.toml`).
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Backends to measure.
+    #[arg(long, value_delimiter = ',', default_value = "wasm,docker")]
+    pub backends: Vec<String>,
+    /// Only these series (e.g. `precompiled,create-start`).
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Option<Vec<String>>,
+    /// Workload for experiments that use one (replaces their default).
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Option<Vec<String>>,
+    /// Device profile (`wowbench list` shows them).
+    #[arg(long, default_value = "host")]
+    pub device: String,
+    /// Repetitions for every experiment.
+    #[arg(long)]
+    pub repetitions: Option<u32>,
+    /// Small versions of the named experiments (suites have their own sizes).
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder that receives the run folder (default: `<repo>/results`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Name of the run folder (default: time stamp and suite name).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Docker engine to drive (default: `DOCKER_HOST`, else the local socket).
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
+    /// Use an executor already running at this URL instead of starting one.
+    #[arg(long)]
+    pub wasm_url: Option<String>,
+    /// Prebuilt artifacts folder (e.g. copied to a board); default: build them.
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Do not write the report at the end.
+    #[arg(long)]
+    pub no_report: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Turns the targets into one suite.
+pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
+    let mut experiments = Vec::new();
+    let mut names = Vec::new();
+    for t in targets {
+        if SUITES.contains(&t.as_str()) {
+            experiments.extend(Suite::builtin(t)?.experiments);
+            names.push(t.clone());
+        } else if t.ends_with(".toml") || Path::new(t).is_file() {
+            let s = Suite::from_toml(Path::new(t))?;
+            names.push(s.name.clone());
+            experiments.extend(s.experiments);
+        } else {
+            experiments.push(if quick {
+                ExperimentSpec::quick(t)?
+            } else {
+                ExperimentSpec::paper(t)?
+            });
+            names.push(t.clone());
+        }
+    }
+    if experiments.is_empty() {
+        bail!("nothing to run");
+    }
+    Ok(Suite {
+        name: names.join("+"),
+        experiments,
+    })
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let mut suite = resolve(&args.targets, args.quick)?;
+    if let Some(n) = args.repetitions {
+        for e in &mut suite.experiments {
+            e.set_repetitions(n);
+        }
+    }
+    let backends = args
+        .backends
+        .iter()
+        .map(|b| BackendKind::parse(b))
+        .collect::<Result<Vec<_>>>()?;
+    let build = BuildOptions::for_repo();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| build.root.join("results"));
+    let opts = RunOptions {
+        suite,
+        backends,
+        variants: args.variants,
+        workloads: args.workloads,
+        device: args.device,
+        out,
+        run_id: args.run_id,
+        docker_host: args.docker_host,
+        wasm_url: args.wasm_url,
+        build,
+        artifacts: args.artifacts,
+        quiet: args.quiet,
+        command: std::env::args().collect(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(runner::run(opts))?;
+    if !args.no_report
+        && let Err(e) = super::report::write(&outcome.dir.path)
+    {
+        eprintln!("warning: the report could not be written: {e:#}");
+    }
+    super::report::print_headlines(&outcome.dir.path);
+    for f in &outcome.failures {
+        eprintln!("error: {f}");
+    }
+    // The last line of stdout is the run folder, for scripts.
+    println!("{}", outcome.dir.path.display());
+    match outcome.status {
+        RunStatus::Complete => Ok(()),
+        _ if outcome.failures.is_empty() => std::process::exit(130),
+        _ => std::process::exit(1),
+    }
+}

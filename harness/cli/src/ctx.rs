@@ -1,0 +1,266 @@
+//! What every experiment gets: the recorder, the artifacts, the device profile, the selected
+//! backends and variants, and factories for backends that the run keeps track of, so that
+//! everything started is stopped at the end, on error and on Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use wow_artifacts::Artifacts;
+
+use crate::backend::docker::{DockerBackend, DockerOptions};
+use crate::backend::wasm::{WasmBackend, WasmOptions};
+use crate::backend::{ActionClient, ActionCode, AnyBackend, BackendKind};
+use crate::device::{DeviceCgroup, DeviceProfile};
+use crate::recorder::Recorder;
+
+pub struct Ctx {
+    pub rec: Recorder,
+    pub artifacts: Artifacts,
+    pub native_target: String,
+    pub device: DeviceProfile,
+    pub cgroup: Option<DeviceCgroup>,
+    /// Backends the user asked for.
+    pub backends: Vec<BackendKind>,
+    /// Only these series, when given.
+    pub variants: Option<Vec<String>>,
+    /// Replaces an experiment's workload where it has a single one.
+    pub workloads: Option<Vec<String>>,
+    pub docker_host: Option<String>,
+    /// An executor already running at this URL instead of one started per series.
+    pub wasm_url: Option<String>,
+    pub client: ActionClient,
+    /// Measured at the start of the run and recorded in `meta.json`.
+    pub calibration: Mutex<BTreeMap<String, serde_json::Value>>,
+    pub notes: Mutex<Vec<String>>,
+    live: Mutex<Vec<Arc<AnyBackend>>>,
+    pub work_dir: PathBuf,
+}
+
+impl Ctx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        rec: Recorder,
+        artifacts: Artifacts,
+        native_target: String,
+        device: DeviceProfile,
+        cgroup: Option<DeviceCgroup>,
+        backends: Vec<BackendKind>,
+        variants: Option<Vec<String>>,
+        workloads: Option<Vec<String>>,
+        docker_host: Option<String>,
+        wasm_url: Option<String>,
+        client: ActionClient,
+        work_dir: PathBuf,
+    ) -> Ctx {
+        Ctx {
+            rec,
+            artifacts,
+            native_target,
+            device,
+            cgroup,
+            backends,
+            variants,
+            workloads,
+            docker_host,
+            wasm_url,
+            client,
+            calibration: Mutex::new(BTreeMap::new()),
+            notes: Mutex::new(Vec::new()),
+            live: Mutex::new(Vec::new()),
+            work_dir,
+        }
+    }
+
+    pub fn wants(&self, kind: BackendKind) -> bool {
+        self.backends.contains(&kind)
+    }
+
+    /// The series of `kind` to run out of an experiment's list, after `--variants`.
+    pub fn variants_of(&self, kind: BackendKind, listed: &[String]) -> Vec<String> {
+        if !self.wants(kind) {
+            return vec![];
+        }
+        listed
+            .iter()
+            .filter(|v| self.variants.as_ref().is_none_or(|f| f.contains(v)))
+            .cloned()
+            .collect()
+    }
+
+    /// The workload an experiment uses: `--workloads`' first entry, else its own.
+    pub fn workload<'a>(&'a self, default: &'a str) -> &'a str {
+        self.workloads
+            .as_ref()
+            .and_then(|w| w.first())
+            .map(String::as_str)
+            .unwrap_or(default)
+    }
+
+    pub fn wasm_bytes(&self, workload: &str) -> Result<Vec<u8>> {
+        let p = self.artifacts.wasm(workload);
+        std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+    }
+
+    pub fn native_bytes(&self, workload: &str) -> Result<Vec<u8>> {
+        let p = self.artifacts.native(workload, &self.native_target);
+        std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+    }
+
+    /// Both builds of a workload, ready to ship.
+    pub fn code(&self, workload: &str) -> Result<ActionCode> {
+        Ok(ActionCode::new(
+            workload,
+            &self.wasm_bytes(workload)?,
+            &self.native_bytes(workload)?,
+        ))
+    }
+
+    /// Starts a Wasm backend (its own executor process, in the device's cgroup) for a series.
+    pub async fn wasm(&self, variant: &str, executor_args: &[&str]) -> Result<Arc<AnyBackend>> {
+        let dir = self
+            .work_dir
+            .join(format!("executor-{}", self.live.lock().unwrap().len()));
+        let opts = WasmOptions {
+            variant: variant.to_string(),
+            url: self.wasm_url.clone(),
+            executor_args: executor_args.iter().map(|s| s.to_string()).collect(),
+            work_dir: dir,
+            cgroup_procs: self
+                .cgroup
+                .as_ref()
+                .map(|c| c.executor_procs.clone())
+                .unwrap_or_default(),
+        };
+        let b = Arc::new(AnyBackend::Wasm(Box::new(
+            WasmBackend::start(&opts, self.client.clone()).await?,
+        )));
+        self.live.lock().unwrap().push(b.clone());
+        Ok(b)
+    }
+
+    /// Connects a Docker backend for a series.
+    pub async fn docker(&self, variant: &str, proxy_concurrency: u32) -> Result<Arc<AnyBackend>> {
+        let opts = DockerOptions {
+            variant: variant.to_string(),
+            docker_host: self.docker_host.clone(),
+            run_id: self.rec.run_id.clone(),
+            proxy_concurrency,
+            cgroup_parent: self.cgroup.as_ref().map(|c| c.docker_parent.clone()),
+            ..DockerOptions::default()
+        };
+        let b = Arc::new(AnyBackend::Docker(
+            DockerBackend::connect(opts, self.client.clone()).await?,
+        ));
+        self.live.lock().unwrap().push(b.clone());
+        Ok(b)
+    }
+
+    /// A backend of `kind` for `variant` with the given per-sandbox concurrency.
+    pub async fn backend(
+        &self,
+        kind: BackendKind,
+        variant: &str,
+        concurrency: u32,
+    ) -> Result<Arc<AnyBackend>> {
+        match kind {
+            BackendKind::Wasm => self.wasm(variant, &[]).await,
+            BackendKind::Docker => self.docker(variant, concurrency).await,
+        }
+    }
+
+    /// Stops one backend: removes its containers or stops its executor.
+    pub async fn release(&self, b: &Arc<AnyBackend>) {
+        self.live.lock().unwrap().retain(|x| !Arc::ptr_eq(x, b));
+        stop(b).await;
+    }
+
+    /// Stops every backend still running (end of run, error, Ctrl-C).
+    pub async fn release_all(&self) {
+        let all: Vec<_> = self.live.lock().unwrap().drain(..).collect();
+        for b in all {
+            stop(&b).await;
+        }
+    }
+
+    /// A line in the run's notes (`meta.json`) and on screen.
+    pub fn note(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        self.rec.note(&format!("note: {msg}"));
+        self.notes.lock().unwrap().push(msg);
+    }
+
+    /// `hash` iterations that take `target_ms` natively on this machine, measured once per run
+    /// and recorded.
+    pub fn hash_iterations(&self, target_ms: f64) -> Result<u64> {
+        let key = format!("hash_iterations_for_{target_ms}ms");
+        if let Some(v) = self.calibration.lock().unwrap().get(&key) {
+            return Ok(v["iterations"].as_u64().expect("stored as u64"));
+        }
+        let binary = self.artifacts.native("hash", &self.native_target);
+        let time = |iterations: u64| -> Result<f64> {
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let t = Instant::now();
+                let out = std::process::Command::new(&binary)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut c| {
+                        use std::io::Write;
+                        c.stdin
+                            .take()
+                            .expect("piped")
+                            .write_all(format!("{{\"iterations\": {iterations}}}").as_bytes())?;
+                        c.wait_with_output()
+                    })
+                    .with_context(|| format!("cannot run {}", binary.display()))?;
+                if !out.status.success() {
+                    bail!(
+                        "calibration run of hash failed: {}",
+                        String::from_utf8_lossy(&out.stdout)
+                    );
+                }
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(best)
+        };
+        let startup_ms = time(1)?;
+        let probe = 200_000;
+        let probe_ms = (time(probe)? - startup_ms).max(0.1);
+        let iterations = ((probe as f64) * target_ms / probe_ms).round().max(1.0) as u64;
+        let check_ms = time(iterations)? - startup_ms;
+        self.calibration.lock().unwrap().insert(
+            key,
+            serde_json::json!({
+                "iterations": iterations,
+                "target_ms": target_ms,
+                "measured_ms": check_ms,
+                "process_startup_ms": startup_ms,
+                "method": "native static binary, best of 3, process start-up subtracted",
+            }),
+        );
+        self.rec.note(&format!(
+            "calibrated hash: {iterations} iterations ≈ {check_ms:.1} ms natively (target {target_ms} ms)"
+        ));
+        Ok(iterations)
+    }
+}
+
+async fn stop(b: &Arc<AnyBackend>) {
+    match b.as_ref() {
+        AnyBackend::Docker(d) => {
+            if let Err(e) = d.cleanup().await {
+                eprintln!("warning: Docker cleanup failed: {e:#}");
+            }
+        }
+        AnyBackend::Wasm(w) => w.shutdown().await,
+    }
+}
+
+/// Waits `d` unless the run is cancelled.
+pub async fn settle(ctx: &Ctx, d: Duration) -> Result<()> {
+    ctx.rec.cancel.sleep(d).await
+}

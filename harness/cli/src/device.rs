@@ -1,0 +1,226 @@
+//! Device profiles: `host` (no limits) or an edge profile whose CPU and memory limits apply
+//! identically to both backends.
+//!
+//! An edge profile is a parent cgroup `wowbench-<name>` with the device's CPU quota and memory
+//! limit. Docker puts every container under it (`cgroup_parent`); the Wasm executor process is
+//! moved into a child of it. What the profile cannot cover — dockerd, containerd and the shims
+//! live outside any container's cgroup — is stated in the run's metadata.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceProfile {
+    pub name: String,
+    /// CPU quota in cores (e.g. 0.5 = half of one host core); `None` = unlimited.
+    pub cpus: Option<f64>,
+    /// Memory budget for everything the backend runs in its cgroup; `None` = unlimited.
+    pub memory_bytes: Option<u64>,
+    pub description: String,
+}
+
+/// The profiles `wowbench list` shows.
+pub fn profiles() -> Vec<DeviceProfile> {
+    vec![
+        DeviceProfile {
+            name: "host".into(),
+            cpus: None,
+            memory_bytes: None,
+            description: "this machine, no limits".into(),
+        },
+        DeviceProfile {
+            name: "pi3".into(),
+            cpus: Some(0.5),
+            memory_bytes: Some(1 << 30),
+            description: "Raspberry Pi 3B class: 1 GiB for everything the backend runs, CPU \
+                          quota of 0.5 host core (four Cortex-A53 cores at 1.2 GHz do roughly \
+                          an eighth of a current x86 core's work each); emulated by cgroup \
+                          limits, not a real Pi"
+                .into(),
+        },
+    ]
+}
+
+pub fn profile(name: &str) -> Result<DeviceProfile> {
+    profiles()
+        .into_iter()
+        .find(|p| p.name == name)
+        .with_context(|| {
+            let names: Vec<String> = profiles().into_iter().map(|p| p.name).collect();
+            format!("unknown device {name:?}; known: {}", names.join(", "))
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+pub fn cgroup_version() -> CgroupVersion {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        CgroupVersion::V2
+    } else {
+        CgroupVersion::V1
+    }
+}
+
+/// The parent cgroup of an edge profile, created for the run and removed after it.
+#[derive(Debug, Serialize)]
+pub struct DeviceCgroup {
+    pub version: CgroupVersion,
+    /// What Docker's `cgroup_parent` is set to.
+    pub docker_parent: String,
+    /// `cgroup.procs` files the executor's pid is written to.
+    pub executor_procs: Vec<PathBuf>,
+    /// Every directory created, children first, for removal.
+    created: Vec<PathBuf>,
+    /// The limits as written, for `meta.json`.
+    pub limits: Vec<(String, String)>,
+}
+
+impl DeviceCgroup {
+    /// Creates the profile's cgroup with its limits; `None` for a profile without limits.
+    pub fn create(p: &DeviceProfile) -> Result<Option<DeviceCgroup>> {
+        if p.cpus.is_none() && p.memory_bytes.is_none() {
+            return Ok(None);
+        }
+        let name = format!("wowbench-{}", p.name);
+        let cg = match cgroup_version() {
+            CgroupVersion::V1 => create_v1(&name, p),
+            CgroupVersion::V2 => create_v2(&name, p),
+        }
+        .with_context(|| {
+            format!(
+                "cannot set up the {} device's cgroup (needs root and a writable /sys/fs/cgroup)",
+                p.name
+            )
+        })?;
+        Ok(Some(cg))
+    }
+
+    /// Removes the cgroups (after the executor and the containers are gone).
+    pub fn remove(&self) {
+        for dir in &self.created {
+            // A cgroup can only be removed once empty; give exiting processes a moment.
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+const PERIOD_US: u64 = 100_000;
+
+fn create_v1(name: &str, p: &DeviceProfile) -> Result<DeviceCgroup> {
+    let mut created = Vec::new();
+    let mut procs = Vec::new();
+    let mut limits = Vec::new();
+    let mem_root = Path::new("/sys/fs/cgroup/memory");
+    let cpu_root = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.join("cpu.cfs_quota_us").exists())
+        .map(Path::to_path_buf);
+    if let Some(bytes) = p.memory_bytes {
+        let parent = mem_root.join(name);
+        make_dir(&parent)?;
+        write(&parent.join("memory.limit_in_bytes"), &bytes.to_string())?;
+        limits.push(("memory.limit_in_bytes".into(), bytes.to_string()));
+        let child = parent.join("executor");
+        make_dir(&child)?;
+        procs.push(child.join("cgroup.procs"));
+        created.push(child);
+        created.push(parent);
+    }
+    if let Some(cpus) = p.cpus {
+        let Some(cpu_root) = cpu_root else {
+            bail!("no cgroup v1 cpu controller with CFS quota");
+        };
+        let parent = cpu_root.join(name);
+        make_dir(&parent)?;
+        let quota = (cpus * PERIOD_US as f64).round() as u64;
+        write(&parent.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
+        write(&parent.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        limits.push((
+            "cpu.cfs_quota_us/cpu.cfs_period_us".into(),
+            format!("{quota}/{PERIOD_US}"),
+        ));
+        let child = parent.join("executor");
+        make_dir(&child)?;
+        procs.push(child.join("cgroup.procs"));
+        created.insert(0, child);
+        created.push(parent);
+    }
+    Ok(DeviceCgroup {
+        version: CgroupVersion::V1,
+        docker_parent: format!("/{name}"),
+        executor_procs: procs,
+        created,
+        limits,
+    })
+}
+
+fn create_v2(name: &str, p: &DeviceProfile) -> Result<DeviceCgroup> {
+    let root = Path::new("/sys/fs/cgroup");
+    let parent = root.join(name);
+    make_dir(&parent)?;
+    let _ = write(&root.join("cgroup.subtree_control"), "+cpu +memory");
+    write(&parent.join("cgroup.subtree_control"), "+cpu +memory")?;
+    let mut limits = Vec::new();
+    if let Some(bytes) = p.memory_bytes {
+        write(&parent.join("memory.max"), &bytes.to_string())?;
+        limits.push(("memory.max".into(), bytes.to_string()));
+    }
+    if let Some(cpus) = p.cpus {
+        let quota = (cpus * PERIOD_US as f64).round() as u64;
+        write(&parent.join("cpu.max"), &format!("{quota} {PERIOD_US}"))?;
+        limits.push(("cpu.max".into(), format!("{quota} {PERIOD_US}")));
+    }
+    let child = parent.join("executor");
+    make_dir(&child)?;
+    Ok(DeviceCgroup {
+        version: CgroupVersion::V2,
+        docker_parent: format!("/{name}"),
+        executor_procs: vec![child.join("cgroup.procs")],
+        created: vec![child, parent],
+        limits,
+    })
+}
+
+fn make_dir(p: &Path) -> Result<()> {
+    match std::fs::create_dir(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", p.display())),
+    }
+}
+
+fn write(p: &Path, v: &str) -> Result<()> {
+    std::fs::write(p, v).with_context(|| format!("cannot write {v:?} to {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_known_and_host_has_no_limits() {
+        assert!(profile("host").unwrap().cpus.is_none());
+        let pi = profile("pi3").unwrap();
+        assert_eq!(pi.memory_bytes, Some(1 << 30));
+        assert!(pi.cpus.unwrap() < 1.0);
+        let err = profile("pi9").unwrap_err().to_string();
+        assert!(err.contains("host, pi3"), "{err}");
+        assert!(
+            DeviceCgroup::create(&profile("host").unwrap())
+                .unwrap()
+                .is_none()
+        );
+    }
+}

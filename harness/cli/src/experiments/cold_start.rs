@@ -1,0 +1,206 @@
+//! `cold-start`: i concurrent cold starts of i distinct actions with the same code, for
+//! i in the levels, repeated; every phase recorded per sandbox (DESIGN.md, "Measurement
+//! definitions"): provision, init, first run, and the derived cold start (provision + init) and
+//! first response (+ first run). Docker's provision is also split into create / start / ready.
+//!
+//! Series: Wasm `compile` (each action's code is distinct, so every init compiles) and
+//! `precompiled` (the artifact is already cached: every init is a cache hit — checked, not
+//! assumed); Docker `create-start`, `prestarted` (stem cells started before the clock) and
+//! `host-net`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::backend::{ActionCode, AnyBackend, Backend, BackendKind, ProvisionTiming};
+use crate::ctx::Ctx;
+use crate::recorder::Series;
+use crate::suite::ColdStartSpec;
+
+/// One cold start's phases, each timed by the harness around its call.
+pub struct ColdSample {
+    pub provision: Duration,
+    pub parts: ProvisionTiming,
+    pub init: Duration,
+    pub first_run: Duration,
+    pub artifact: Option<String>,
+}
+
+/// Provision, init and first run of one new sandbox; the sandbox is returned for teardown.
+pub async fn cold_start_once<B: Backend>(
+    b: &B,
+    action: &str,
+    code: &ActionCode,
+    params: &Value,
+) -> (Option<crate::backend::Sandbox>, Result<ColdSample, String>) {
+    let t = Instant::now();
+    let sb = match b.provision(action).await {
+        Ok(sb) => sb,
+        Err(e) => return (None, Err(format!("provision: {e:#}"))),
+    };
+    let provision = t.elapsed();
+    let init = match b.init(&sb, code).await {
+        Ok(r) if r.ok() => r,
+        Ok(r) => return (Some(sb), Err(format!("init: {}", r.error_text()))),
+        Err(e) => return (Some(sb), Err(format!("init: {e:#}"))),
+    };
+    let run = match b.run(&sb, params).await {
+        Ok(r) if r.ok() => r,
+        Ok(r) => return (Some(sb), Err(format!("first run: {}", r.error_text()))),
+        Err(e) => return (Some(sb), Err(format!("first run: {e:#}"))),
+    };
+    let sample = ColdSample {
+        provision,
+        parts: sb.provision.clone(),
+        init: init.elapsed,
+        first_run: run.elapsed,
+        artifact: init.artifact(),
+    };
+    (Some(sb), Ok(sample))
+}
+
+/// Records a sample's phases (or its failure) as rows.
+pub fn record(
+    ctx: &Ctx,
+    s: &Series,
+    level: u32,
+    i: u32,
+    r: &Result<ColdSample, String>,
+) -> Result<()> {
+    let rec = &ctx.rec;
+    match r {
+        Ok(c) => {
+            rec.latency(s, level, i, "provision", c.provision)?;
+            rec.latency(s, level, i, "init", c.init)?;
+            rec.latency(s, level, i, "first_run", c.first_run)?;
+            rec.latency(s, level, i, "cold_start", c.provision + c.init)?;
+            rec.latency(
+                s,
+                level,
+                i,
+                "first_response",
+                c.provision + c.init + c.first_run,
+            )?;
+            for (phase, d) in [
+                ("create", c.parts.create),
+                ("start", c.parts.start),
+                ("ready", c.parts.ready),
+            ] {
+                if let Some(d) = d {
+                    rec.latency(s, level, i, phase, d)?;
+                }
+            }
+        }
+        Err(e) => rec.fail(s, level, i, "cold_start", "latency", "us", e)?,
+    }
+    Ok(())
+}
+
+/// What the init must have reported for the series to be what its name says.
+fn expected_artifact(variant: &str) -> Option<&'static [&'static str]> {
+    match variant {
+        "compile" => Some(&["compiled"]),
+        "precompiled" => Some(&["memory", "disk"]),
+        _ => None,
+    }
+}
+
+pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
+    let workload = ctx.workload(&spec.workload).to_string();
+    let base = ctx.code(&workload)?;
+    let wasm = ctx.wasm_bytes(&workload)?;
+    let mut series = Vec::new();
+    for kind in [BackendKind::Wasm, BackendKind::Docker] {
+        let listed = match kind {
+            BackendKind::Wasm => &spec.wasm_variants,
+            BackendKind::Docker => &spec.docker_variants,
+        };
+        for v in ctx.variants_of(kind, listed) {
+            series.push((kind, v));
+        }
+    }
+    let per_series: u64 =
+        spec.levels.iter().map(|l| *l as u64).sum::<u64>() * spec.repetitions as u64;
+    let bar = ctx.rec.bar(per_series * series.len() as u64, "cold-start");
+    for (kind, variant) in series {
+        bar.set_message(format!("{} {variant}", kind.as_str()));
+        let b = ctx.backend(kind, &variant, 1).await?;
+        let s = Series::new("cold-start", kind.as_str(), &variant, "default", &workload);
+        let result = run_series(ctx, spec, &b, &s, &base, &wasm, &bar).await;
+        ctx.release(&b).await;
+        result?;
+    }
+    bar.finish_with_message("done");
+    Ok(())
+}
+
+async fn run_series(
+    ctx: &Ctx,
+    spec: &ColdStartSpec,
+    b: &AnyBackend,
+    s: &Series,
+    base: &ActionCode,
+    wasm: &[u8],
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let variant = s.variant.as_str();
+    if variant == "precompiled" {
+        // Put the artifact in the executor's cache before the clock starts.
+        let (sb, r) = cold_start_once(b, "warm-cache", base, &spec.params).await;
+        if let Some(sb) = sb {
+            let _ = b.destroy(&sb).await;
+        }
+        r.map_err(|e| anyhow::anyhow!("warming the artifact cache failed: {e}"))?;
+    }
+    for &level in &spec.levels {
+        for rep in 0..spec.repetitions {
+            ctx.rec.cancel.check()?;
+            if let AnyBackend::Docker(d) = b
+                && variant == "prestarted"
+            {
+                d.prestart(level as usize).await?;
+            }
+            // Codes are prepared (and base64-encoded) before the clock starts.
+            let codes: Vec<ActionCode> = (0..level)
+                .map(|k| {
+                    if variant == "compile" {
+                        let tag = format!("{}-{level}-{rep}-{k}", ctx.rec.run_id);
+                        base.with_wasm(&wow_artifacts::with_custom_section(
+                            wasm,
+                            "wowbench-action",
+                            tag.as_bytes(),
+                        ))
+                    } else {
+                        base.clone()
+                    }
+                })
+                .collect();
+            let starts = codes.iter().enumerate().map(|(k, code)| {
+                let action = format!("cs{level}r{rep}k{k}");
+                async move { cold_start_once(b, &action, code, &spec.params).await }
+            });
+            let results = futures::future::join_all(starts).await;
+            let mut sandboxes = Vec::new();
+            for (k, (sb, r)) in results.into_iter().enumerate() {
+                let r = r.and_then(|c| match (expected_artifact(variant), &c.artifact) {
+                    (Some(allowed), Some(got)) if !allowed.contains(&got.as_str()) => Err(format!(
+                        "the init reported artifact {got:?}, which is not what series {variant} measures"
+                    )),
+                    _ => Ok(c),
+                });
+                record(ctx, s, level, rep * level + k as u32, &r)?;
+                sandboxes.extend(sb);
+                bar.inc(1);
+            }
+            // The next level starts only when every sandbox of this one is gone.
+            let destroys = sandboxes.iter().map(|sb| b.destroy(sb));
+            for r in futures::future::join_all(destroys).await {
+                if let Err(e) = r {
+                    ctx.note(format!("destroying a cold-start sandbox failed: {e:#}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

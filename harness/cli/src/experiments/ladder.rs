@@ -1,0 +1,82 @@
+//! `ladder`: the Wasm start-up ladder measured in-process (compile, deserialize, InstancePre,
+//! on-demand and pooled instantiation, a fresh run, a pre-warmed run), beside Docker's
+//! cold-start phases (create, start, ready, init, first run), for the "why is it faster" chart.
+//!
+//! The ladder runs inside the harness process, so an edge device's cgroup limits do not apply
+//! to it; the run's notes say so when a device profile is active.
+
+use anyhow::{Result, anyhow};
+use serde_json::json;
+use wow_runtime::ladder::{Ladder, STEPS};
+
+use crate::backend::{Backend, BackendKind};
+use crate::ctx::Ctx;
+use crate::recorder::Series;
+use crate::suite::LadderSpec;
+
+pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
+    let workload = ctx.workload(&spec.workload).to_string();
+    let docker = ctx.wants(BackendKind::Docker) && spec.docker_samples > 0;
+    let wasm = ctx.wants(BackendKind::Wasm);
+    let total = if wasm {
+        spec.repetitions as u64 * STEPS.len() as u64
+    } else {
+        0
+    } + if docker {
+        spec.docker_samples as u64
+    } else {
+        0
+    };
+    let bar = ctx.rec.bar(total, "ladder");
+    if wasm {
+        if ctx.cgroup.is_some() {
+            ctx.note("ladder: the in-process Wasm ladder runs in the harness process, outside the device's cgroup limits");
+        }
+        let bytes = ctx.wasm_bytes(&workload)?;
+        let ladder = Ladder::new(&bytes, "{}").await?;
+        let s = Series::new("ladder", "wasm", "in-process", "default", &workload);
+        for rep in 0..spec.repetitions {
+            for step in STEPS {
+                ctx.rec.cancel.check()?;
+                let d = ladder.time(step).await?;
+                ctx.rec.latency(&s, 1, rep, step, d)?;
+                bar.inc(1);
+            }
+        }
+    }
+    if docker {
+        let b = ctx.docker("create-start", 1).await?;
+        let s = Series::new("ladder", "docker", "create-start", "default", &workload);
+        let code = ctx.code(&workload)?;
+        let result = async {
+            for i in 0..spec.docker_samples {
+                ctx.rec.cancel.check()?;
+                let (sb, r) =
+                    super::cold_start::cold_start_once(b.as_ref(), "ladder", &code, &json!({}))
+                        .await;
+                if let Some(sb) = &sb {
+                    b.destroy(sb).await?;
+                }
+                let c = r.map_err(|e| anyhow!("Docker cold start failed: {e}"))?;
+                for (phase, d) in [
+                    ("create", c.parts.create),
+                    ("start", c.parts.start),
+                    ("ready", c.parts.ready),
+                ] {
+                    if let Some(d) = d {
+                        ctx.rec.latency(&s, 1, i, phase, d)?;
+                    }
+                }
+                ctx.rec.latency(&s, 1, i, "init", c.init)?;
+                ctx.rec.latency(&s, 1, i, "first_run", c.first_run)?;
+                bar.inc(1);
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+        .await;
+        ctx.release(&b).await;
+        result?;
+    }
+    bar.finish_with_message("done");
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! `memory`: N warm sandboxes, each having run once, measured by both methods (DESIGN.md):
+//! `paper` (what the paper measured: `docker stats` per container, executor RSS ÷ N) and `full`
+//! (everything that exists only because the sandboxes exist, ÷ N).
+//!
+//! Wasm series: `distinct` (every sandbox has its own code and so its own compiled artifact, as
+//! every container held its own module in the paper) and `shared` (one artifact for all). The
+//! executor runs without its pre-warm pool here, so only sandboxes are measured. The paper's
+//! module-size table is reproduced with `hash` built release+LTO, release and debug.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+
+use crate::backend::{ActionCode, AnyBackend, Backend, BackendKind, Sandbox};
+use crate::ctx::{Ctx, settle};
+use crate::recorder::Series;
+use crate::suite::MemorySpec;
+
+/// Sandboxes made at once while filling a level.
+const BATCH: usize = 8;
+
+struct Plan {
+    kind: BackendKind,
+    variant: String,
+    levels: Vec<u32>,
+    /// Wasm bytes to start from (a module-size variant, or the workload's own).
+    wasm: Vec<u8>,
+    distinct: bool,
+}
+
+pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
+    let workload = ctx.workload(&spec.workload).to_string();
+    let base = ctx.code(&workload)?;
+    let mut plans = Vec::new();
+    for v in ctx.variants_of(BackendKind::Wasm, &spec.wasm_variants) {
+        plans.push(Plan {
+            kind: BackendKind::Wasm,
+            distinct: v == "distinct",
+            variant: v,
+            levels: spec.sandboxes.clone(),
+            wasm: ctx.wasm_bytes(&workload)?,
+        });
+    }
+    for v in ctx.variants_of(BackendKind::Docker, &spec.docker_variants) {
+        plans.push(Plan {
+            kind: BackendKind::Docker,
+            variant: v,
+            levels: spec.sandboxes.clone(),
+            wasm: vec![],
+            distinct: false,
+        });
+    }
+    if spec.module_sizes && ctx.wants(BackendKind::Wasm) {
+        for v in [
+            wow_artifacts::VARIANT_RELEASE_LTO,
+            wow_artifacts::VARIANT_RELEASE,
+            wow_artifacts::VARIANT_DEBUG,
+        ] {
+            let variant = format!("module-{v}");
+            if ctx.variants.as_ref().is_some_and(|f| !f.contains(&variant)) {
+                continue;
+            }
+            let path = ctx
+                .artifacts
+                .wasm_variant(wow_artifacts::SIZE_VARIANT_WORKLOAD, v);
+            let wasm =
+                std::fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+            plans.push(Plan {
+                kind: BackendKind::Wasm,
+                variant,
+                levels: vec![spec.module_size_sandboxes],
+                wasm,
+                distinct: true,
+            });
+        }
+    }
+    let steps: u64 =
+        plans.iter().map(|p| p.levels.len() as u64).sum::<u64>() * spec.repetitions as u64;
+    let bar = ctx.rec.bar(steps, "memory");
+    let budget = ctx
+        .device
+        .memory_bytes
+        .unwrap_or(u64::MAX)
+        .min(spec.docker_budget_mb << 20);
+    for plan in &plans {
+        let module_workload = if plan.variant.starts_with("module-") {
+            wow_artifacts::SIZE_VARIANT_WORKLOAD
+        } else {
+            workload.as_str()
+        };
+        let code = if plan.kind == BackendKind::Wasm {
+            base.with_wasm(&plan.wasm)
+        } else {
+            base.clone()
+        };
+        for rep in 0..spec.repetitions {
+            bar.set_message(format!("{} {}", plan.kind.as_str(), plan.variant));
+            let b = match plan.kind {
+                BackendKind::Wasm => ctx.wasm(&plan.variant, &["--prewarm", "false"]).await?,
+                BackendKind::Docker => ctx.docker(&plan.variant, 1).await?,
+            };
+            let s = Series::new(
+                "memory",
+                plan.kind.as_str(),
+                &plan.variant,
+                "default",
+                module_workload,
+            );
+            let r = run_plan(ctx, spec, &b, &s, plan, &code, rep, budget, &bar).await;
+            ctx.release(&b).await;
+            r?;
+        }
+    }
+    bar.finish_with_message("done");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_plan(
+    ctx: &Ctx,
+    spec: &MemorySpec,
+    b: &AnyBackend,
+    s: &Series,
+    plan: &Plan,
+    code: &ActionCode,
+    rep: u32,
+    budget: u64,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let settle_for = Duration::from_millis(spec.settle_ms);
+    // Page in the code paths with one throwaway sandbox, then take the empty reading.
+    let (sb, r) = super::cold_start::cold_start_once(b, "mem-warmup", code, &spec.params).await;
+    if let Some(sb) = sb {
+        b.destroy(&sb).await?;
+    }
+    r.map_err(|e| anyhow!("memory warm-up failed: {e}"))?;
+    settle(ctx, settle_for).await?;
+    b.memory_baseline().await?;
+
+    let mut live: Vec<Sandbox> = Vec::new();
+    let mut per_sandbox_full: Option<f64> = None;
+    let result = async {
+        for &n in &plan.levels {
+            ctx.rec.cancel.check()?;
+            if plan.kind == BackendKind::Docker
+                && let Some(per) = per_sandbox_full
+                    && per * n as f64 > budget as f64 {
+                        ctx.note(format!(
+                            "memory: skipped Docker at {n} containers: about {:.0} MiB measured per container would exceed the {} MiB budget",
+                            per / 1048576.0,
+                            budget >> 20
+                        ));
+                        bar.inc(1);
+                        continue;
+                    }
+            while live.len() < n as usize {
+                let todo = (n as usize - live.len()).min(BATCH);
+                let starts = (0..todo).map(|k| {
+                    let idx = live.len() + k;
+                    let code = if plan.distinct {
+                        code.with_wasm(&wow_artifacts::with_custom_section(
+                            &plan.wasm,
+                            "wowbench-sandbox",
+                            format!("{}-{}-{rep}-{idx}", ctx.rec.run_id, s.variant).as_bytes(),
+                        ))
+                    } else {
+                        code.clone()
+                    };
+                    let action = format!("mem{idx}");
+                    async move {
+                        super::cold_start::cold_start_once(b, &action, &code, &spec.params).await
+                    }
+                });
+                for (sb, r) in futures::future::join_all(starts).await {
+                    if let Some(sb) = sb {
+                        live.push(sb);
+                    }
+                    r.map_err(|e| anyhow!("starting a sandbox for the memory reading failed: {e}"))?;
+                }
+            }
+            settle(ctx, settle_for).await?;
+            let m = b.memory(&live).await?;
+            record(ctx, s, n, rep, m.paper_per_sandbox, m.full_per_sandbox, &m.parts)?;
+            if plan.variant.starts_with("module-") {
+                ctx.rec.put(s, n, rep, "wasm", "module_size", plan.wasm.len() as f64, "bytes")?;
+            }
+            per_sandbox_full = m.full_per_sandbox.or(m.paper_per_sandbox);
+            bar.inc(1);
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    let destroys = live.iter().map(|sb| b.destroy(sb));
+    futures::future::join_all(destroys).await;
+    result
+}
+
+fn record(
+    ctx: &Ctx,
+    s: &Series,
+    n: u32,
+    rep: u32,
+    paper: Option<f64>,
+    full: Option<f64>,
+    parts: &[(String, f64)],
+) -> Result<()> {
+    for (phase, v) in [("paper", paper), ("full", full)] {
+        match v {
+            Some(v) => ctx
+                .rec
+                .put(s, n, rep, phase, "memory_per_sandbox", v, "bytes")?,
+            None => ctx.rec.fail(
+                s,
+                n,
+                rep,
+                phase,
+                "memory_per_sandbox",
+                "bytes",
+                "not measurable from here (remote engine or executor)",
+            )?,
+        }
+    }
+    for (name, v) in parts {
+        ctx.rec.put(s, n, rep, name, "memory_total", *v, "bytes")?;
+    }
+    Ok(())
+}

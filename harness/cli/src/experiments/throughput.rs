@@ -1,0 +1,295 @@
+//! `throughput`: closed-loop clients per workload mix through the shared invoker, with the same
+//! sandbox cap and per-sandbox concurrency limit for both backends.
+//!
+//! Configurations: `paper` reproduces the paper's OpenWhisk (at most 4 sandboxes, concurrency
+//! limit 10 for the mixed workload and 3 for the others, and the Docker proxy running one
+//! action at a time per container as `dockerskeleton` did); `fair` gives Docker's proxy the same
+//! concurrency as the Wasm sandbox. Both are reported, named. The load generator's own ceiling
+//! is measured first against a trivial endpoint, so a reader can see it is not the bottleneck.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::backend::{AnyBackend, BackendKind};
+use crate::ctx::Ctx;
+use crate::invoker::{Invoker, Policy};
+use crate::loadgen::{self, LoadResult, Sample};
+use crate::recorder::Series;
+use crate::rng::Rng;
+use crate::suite::ThroughputSpec;
+
+/// The series name each backend's default sandboxes carry in load experiments.
+pub fn default_variant(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Wasm => "precompiled",
+        BackendKind::Docker => "create-start",
+    }
+}
+
+/// A mix: its record name and the actions it draws from.
+pub struct Mix {
+    pub workload: &'static str,
+    pub cpu_share: f64,
+    pub per_sandbox_paper: u32,
+}
+
+pub fn mix(name: &str) -> Result<Mix> {
+    Ok(match name {
+        "cpu" => Mix {
+            workload: "hash",
+            cpu_share: 1.0,
+            per_sandbox_paper: 3,
+        },
+        "io" => Mix {
+            workload: "sleep",
+            cpu_share: 0.0,
+            per_sandbox_paper: 3,
+        },
+        "mixed" => Mix {
+            workload: "mixed",
+            cpu_share: 0.5,
+            per_sandbox_paper: 10,
+        },
+        other => anyhow::bail!("unknown mix {other:?} (cpu, io, mixed)"),
+    })
+}
+
+/// Whether request `seq` of `client` is CPU-bound: a fixed sequence, the same for both backends.
+pub fn is_cpu(seed: u64, share: f64, client: usize, seq: u64) -> bool {
+    share >= 1.0 || (share > 0.0 && Rng::new(seed ^ ((client as u64) << 40) ^ seq).unit() < share)
+}
+
+pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
+    measure_ceiling(ctx).await?;
+    let needs_hash = spec.mixes.iter().any(|m| m != "io");
+    let iterations = if needs_hash {
+        ctx.hash_iterations(spec.hash_target_ms)?
+    } else {
+        0
+    };
+    let cpu_params = json!({ "iterations": iterations });
+    let io_params = json!({ "ms": spec.sleep_ms });
+    let mut codes = HashMap::new();
+    codes.insert("hash".to_string(), ctx.code("hash")?);
+    codes.insert("sleep".to_string(), ctx.code("sleep")?);
+
+    let kinds: Vec<BackendKind> = [BackendKind::Wasm, BackendKind::Docker]
+        .into_iter()
+        .filter(|k| ctx.wants(*k))
+        .collect();
+    let total = (spec.configs.len() * spec.mixes.len() * kinds.len() * spec.clients.len()) as u64
+        * spec.repetitions as u64;
+    let bar = ctx.rec.bar(total, "throughput");
+    for config in &spec.configs {
+        for mix_name in &spec.mixes {
+            let mix = mix(mix_name)?;
+            let limit = mix.per_sandbox_paper;
+            for &kind in &kinds {
+                let variant = default_variant(kind);
+                if ctx
+                    .variants
+                    .as_ref()
+                    .is_some_and(|f| !f.iter().any(|v| v == variant))
+                {
+                    continue;
+                }
+                bar.set_message(format!("{config} {mix_name} {}", kind.as_str()));
+                let proxy_concurrency = if config == "paper" { 1 } else { limit };
+                let b = ctx.backend(kind, variant, proxy_concurrency).await?;
+                let inv = Arc::new(Invoker::new(
+                    b.clone(),
+                    Policy {
+                        max_sandboxes: spec.max_sandboxes as usize,
+                        per_sandbox: limit as usize,
+                        keep_alive: None,
+                    },
+                    codes.clone(),
+                ));
+                let s = Series::new("throughput", kind.as_str(), variant, config, mix.workload);
+                let r = levels(ctx, spec, &inv, &s, &mix, &cpu_params, &io_params, &bar).await;
+                inv.shutdown().await;
+                ctx.release(&b).await;
+                r?;
+            }
+        }
+    }
+    bar.finish_with_message("done");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn levels(
+    ctx: &Ctx,
+    spec: &ThroughputSpec,
+    inv: &Arc<Invoker<AnyBackend>>,
+    s: &Series,
+    mix: &Mix,
+    cpu_params: &Value,
+    io_params: &Value,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    for &clients in &spec.clients {
+        for rep in 0..spec.repetitions {
+            ctx.rec.cancel.check()?;
+            let (inv2, cpu, io) = (inv.clone(), cpu_params.clone(), io_params.clone());
+            let (seed, share) = (spec.seed, mix.cpu_share);
+            let r = loadgen::closed_loop(
+                clients as usize,
+                Duration::from_secs_f64(spec.warmup_s),
+                Duration::from_secs_f64(spec.window_s),
+                &ctx.rec.cancel,
+                move |client, seq| {
+                    let inv = inv2.clone();
+                    let (action, params) = if is_cpu(seed, share, client, seq) {
+                        ("hash", cpu.clone())
+                    } else {
+                        ("sleep", io.clone())
+                    };
+                    async move {
+                        let o = inv.invoke(action, &params).await;
+                        Sample {
+                            latency: o.latency,
+                            ok: o.ok(),
+                            cold: o.cold,
+                            error: o.error_text(),
+                        }
+                    }
+                },
+            )
+            .await;
+            ctx.rec.cancel.check()?;
+            record_load(ctx, s, clients, rep, "warm", &r)?;
+            bar.inc(1);
+        }
+        for &rate in &spec.open_loop_rps {
+            let (inv2, cpu, io) = (inv.clone(), cpu_params.clone(), io_params.clone());
+            let (seed, share) = (spec.seed, mix.cpu_share);
+            let r = loadgen::open_loop(
+                rate,
+                Duration::from_secs_f64(spec.warmup_s),
+                Duration::from_secs_f64(spec.window_s),
+                spec.seed,
+                10_000,
+                &ctx.rec.cancel,
+                move |seq| {
+                    let inv = inv2.clone();
+                    let (action, params) = if is_cpu(seed, share, 0, seq) {
+                        ("hash", cpu.clone())
+                    } else {
+                        ("sleep", io.clone())
+                    };
+                    async move {
+                        let o = inv.invoke(action, &params).await;
+                        Sample {
+                            latency: o.latency,
+                            ok: o.ok(),
+                            cold: o.cold,
+                            error: o.error_text(),
+                        }
+                    }
+                },
+            )
+            .await;
+            record_load(ctx, s, rate.round() as u32, 0, "open-loop", &r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Throughput, latency percentiles, errors and the full histogram of one load phase.
+pub fn record_load(
+    ctx: &Ctx,
+    s: &Series,
+    x: u32,
+    rep: u32,
+    phase: &str,
+    r: &LoadResult,
+) -> Result<()> {
+    let rec = &ctx.rec;
+    rec.put(s, x, rep, phase, "throughput", r.throughput(), "rps")?;
+    rec.put(s, x, rep, phase, "errors", r.errors as f64, "count")?;
+    rec.put(s, x, rep, phase, "cold_starts", r.cold as f64, "count")?;
+    for (metric, q) in [
+        ("latency_p50", 0.5),
+        ("latency_p90", 0.9),
+        ("latency_p99", 0.99),
+        ("latency_max", 1.0),
+    ] {
+        match r.quantile_us(q) {
+            Some(v) => rec.put(s, x, rep, phase, metric, v, "us")?,
+            None => rec.fail(
+                s,
+                x,
+                rep,
+                phase,
+                metric,
+                "us",
+                "no request completed in the window",
+            )?,
+        }
+    }
+    if !r.hist.is_empty() {
+        rec.histogram(&s.key(&rec.device, x, phase, "latency", "us"), &r.hist)?;
+    }
+    if r.errors > 0 {
+        ctx.note(format!(
+            "{} {} {} {} at {x}: {} errors, first: {}",
+            s.experiment,
+            s.backend,
+            s.config,
+            s.workload,
+            r.errors,
+            r.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(())
+}
+
+/// The load generator against a trivial in-process endpoint: the most it can drive here.
+async fn measure_ceiling(ctx: &Ctx) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/run", listener.local_addr()?);
+    let app = axum::Router::new().route("/run", axum::routing::post(|| async { "{}" }));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = ctx.client.clone();
+    let clients = 64;
+    let r = loadgen::closed_loop(
+        clients,
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+        &ctx.rec.cancel,
+        move |_, _| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let body = bytes::Bytes::from_static(br#"{"value":{}}"#);
+                match client.run(&url, body).await {
+                    Ok(r) => Sample {
+                        latency: r.elapsed,
+                        ok: r.status == 200,
+                        cold: false,
+                        error: None,
+                    },
+                    Err(e) => Sample {
+                        latency: Duration::ZERO,
+                        ok: false,
+                        cold: false,
+                        error: Some(format!("{e:#}")),
+                    },
+                }
+            }
+        },
+    )
+    .await;
+    server.abort();
+    let s = Series::new("throughput", "client", "loopback", "default", "trivial");
+    record_load(ctx, &s, clients as u32, 0, "ceiling", &r)?;
+    ctx.rec.note(&format!(
+        "load generator ceiling: {:.0} requests/s with {clients} clients against a trivial endpoint",
+        r.throughput()
+    ));
+    Ok(())
+}

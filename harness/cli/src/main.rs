@@ -1,0 +1,51 @@
+//! `wowbench`: the harness CLI. One module per subcommand under `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks a WOW-style WebAssembly serverless runtime against Docker containers: cold start,
+/// memory and throughput, with identical workloads, one client and one clock.
+#[derive(Parser)]
+#[command(name = "wowbench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run experiments or suites (`quick`, `paper`, `ci`, a `.toml` file) and write a run folder;
+    /// its path is the last line of output.
+    Run(cmd::run::RunArgs),
+    /// List experiments, suites, workloads, variants and device profiles.
+    List(cmd::list::ListArgs),
+    /// Write a run folder's report: charts, report.md and index.html.
+    Report(cmd::report::ReportArgs),
+    /// Build the workloads for wasm32-wasip1 and static musl, and the action proxy (skips what
+    /// is up to date).
+    Build(cmd::build::BuildArgs),
+    /// Remove every Docker container (and, with --images, image) labelled wowbench=1, e.g. after
+    /// a crashed run.
+    Clean(cmd::clean::CleanArgs),
+    /// Print 20 Docker cold starts of one workload broken into create / start / ready / init /
+    /// first run, and the memory of one warm container by both methods.
+    DockerProbe(cmd::docker_probe::DockerProbeArgs),
+    /// Serve the Wasm executor (the same server as the `wow-runtime` binary); the harness starts
+    /// it as a process of its own.
+    #[command(hide = true)]
+    Executor(wow_runtime::cli::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::List(args) => cmd::list::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Build(args) => cmd::build::run(args),
+        Command::Clean(args) => cmd::clean::run(args),
+        Command::DockerProbe(args) => cmd::docker_probe::run(args),
+        Command::Executor(args) => wow_runtime::cli::run(args),
+    }
+}

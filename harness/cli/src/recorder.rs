@@ -1,0 +1,293 @@
+//! What experiments write through: the run's `records.csv` (whole rows, as they are measured),
+//! its histograms, progress bars, and the cancellation flag Ctrl-C raises.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use hdrhistogram::Histogram;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use wow_records::{GroupKey, Record, RecordWriter, RunDir};
+
+/// Raised once (Ctrl-C, a fatal error); long waits race it.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<(AtomicBool, tokio::sync::Notify)>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.0.store(true, Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.0.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// An error to bail out with when cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            anyhow::bail!(Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Sleeps, or returns early with an error when cancelled.
+    pub async fn sleep(&self, d: Duration) -> Result<()> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.cancelled() => Err(Interrupted.into()),
+        }
+    }
+}
+
+/// The error of an interrupted run.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The identity of a measured series; rows add the x value, repetition and metric.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub experiment: String,
+    pub backend: String,
+    pub variant: String,
+    pub config: String,
+    pub workload: String,
+}
+
+impl Series {
+    pub fn new(
+        experiment: &str,
+        backend: &str,
+        variant: &str,
+        config: &str,
+        workload: &str,
+    ) -> Series {
+        Series {
+            experiment: experiment.into(),
+            backend: backend.into(),
+            variant: variant.into(),
+            config: config.into(),
+            workload: workload.into(),
+        }
+    }
+
+    pub fn key(
+        &self,
+        device: &str,
+        concurrency: u32,
+        phase: &str,
+        metric: &str,
+        unit: &str,
+    ) -> GroupKey {
+        GroupKey {
+            experiment: self.experiment.clone(),
+            backend: self.backend.clone(),
+            variant: self.variant.clone(),
+            config: self.config.clone(),
+            workload: self.workload.clone(),
+            device: device.to_string(),
+            concurrency,
+            phase: phase.to_string(),
+            metric: metric.to_string(),
+            unit: unit.to_string(),
+        }
+    }
+}
+
+pub struct Recorder {
+    pub run_id: String,
+    pub device: String,
+    pub dir: RunDir,
+    writer: Mutex<RecordWriter>,
+    pub progress: MultiProgress,
+    pub cancel: Cancel,
+    quiet: bool,
+}
+
+impl Recorder {
+    pub fn new(
+        run_id: &str,
+        device: &str,
+        dir: RunDir,
+        cancel: Cancel,
+        quiet: bool,
+    ) -> Result<Recorder> {
+        let writer = RecordWriter::open(&dir.records_path())?;
+        let progress = if quiet {
+            MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+        } else {
+            MultiProgress::new()
+        };
+        Ok(Recorder {
+            run_id: run_id.to_string(),
+            device: device.to_string(),
+            dir,
+            writer: Mutex::new(writer),
+            progress,
+            cancel,
+            quiet,
+        })
+    }
+
+    /// One successful measurement.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put(
+        &self,
+        s: &Series,
+        concurrency: u32,
+        iteration: u32,
+        phase: &str,
+        metric: &str,
+        value: f64,
+        unit: &str,
+    ) -> Result<()> {
+        self.write(
+            s,
+            concurrency,
+            iteration,
+            phase,
+            metric,
+            value,
+            unit,
+            true,
+            String::new(),
+        )
+    }
+
+    /// A latency in microseconds.
+    pub fn latency(
+        &self,
+        s: &Series,
+        concurrency: u32,
+        iteration: u32,
+        phase: &str,
+        d: Duration,
+    ) -> Result<()> {
+        self.put(
+            s,
+            concurrency,
+            iteration,
+            phase,
+            "latency",
+            d.as_secs_f64() * 1e6,
+            "us",
+        )
+    }
+
+    /// A measurement that failed: kept as a row with `ok = false` and the reason.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fail(
+        &self,
+        s: &Series,
+        concurrency: u32,
+        iteration: u32,
+        phase: &str,
+        metric: &str,
+        unit: &str,
+        note: &str,
+    ) -> Result<()> {
+        self.write(
+            s,
+            concurrency,
+            iteration,
+            phase,
+            metric,
+            f64::NAN,
+            unit,
+            false,
+            note.to_string(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        s: &Series,
+        concurrency: u32,
+        iteration: u32,
+        phase: &str,
+        metric: &str,
+        value: f64,
+        unit: &str,
+        ok: bool,
+        note: String,
+    ) -> Result<()> {
+        let r = Record {
+            run_id: self.run_id.clone(),
+            experiment: s.experiment.clone(),
+            backend: s.backend.clone(),
+            variant: s.variant.clone(),
+            config: s.config.clone(),
+            workload: s.workload.clone(),
+            device: self.device.clone(),
+            concurrency,
+            iteration,
+            phase: phase.to_string(),
+            metric: metric.to_string(),
+            value,
+            unit: unit.to_string(),
+            ok,
+            note,
+        };
+        self.writer.lock().unwrap().append(&r)
+    }
+
+    /// Forces the records to disk (experiment boundaries).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.writer.lock().unwrap().checkpoint()
+    }
+
+    /// Saves a group's full latency histogram beside the CSV.
+    pub fn histogram(&self, key: &GroupKey, h: &Histogram<u64>) -> Result<()> {
+        let path = self
+            .dir
+            .histograms_dir()
+            .join(format!("{}.hlog", key.slug()));
+        wow_records::histogram::write_hlog(&path, h, &key.slug())
+    }
+
+    /// A progress bar for `len` steps under the run's display.
+    pub fn bar(&self, len: u64, label: &str) -> ProgressBar {
+        let pb = self.progress.add(ProgressBar::new(len));
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12.bold} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb.set_prefix(label.to_string());
+        pb
+    }
+
+    /// A line above the progress bars (or on stderr when quiet).
+    pub fn note(&self, msg: &str) {
+        if self.quiet {
+            eprintln!("{msg}");
+        } else {
+            let _ = self.progress.println(msg);
+        }
+    }
+}

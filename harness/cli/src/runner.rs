@@ -1,0 +1,257 @@
+//! Runs a suite: checks the results folder, builds the artifacts, sets up the device profile and
+//! backends, runs each experiment writing records as it goes, and always cleans up — at the end,
+//! on error and on Ctrl-C — leaving `meta.json` saying whether the run completed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use wow_artifacts::BuildOptions;
+use wow_records::RunDir;
+use wow_records::meta::{Meta, RunStatus, now_rfc3339};
+use wow_records::run_dir::new_run_id;
+
+use crate::backend::docker::DockerBackend;
+use crate::backend::{ActionClient, BackendKind};
+use crate::ctx::Ctx;
+use crate::device::{self, DeviceCgroup};
+use crate::recorder::{Cancel, Interrupted, Recorder};
+use crate::suite::Suite;
+use crate::{experiments, fingerprint};
+
+pub struct RunOptions {
+    pub suite: Suite,
+    pub backends: Vec<BackendKind>,
+    pub variants: Option<Vec<String>>,
+    pub workloads: Option<Vec<String>>,
+    pub device: String,
+    pub out: PathBuf,
+    pub run_id: Option<String>,
+    pub docker_host: Option<String>,
+    pub wasm_url: Option<String>,
+    pub build: BuildOptions,
+    /// Prebuilt artifacts to use instead of building.
+    pub artifacts: Option<PathBuf>,
+    pub quiet: bool,
+    /// The command line, for `meta.json`.
+    pub command: Vec<String>,
+}
+
+/// What a run left behind.
+pub struct RunOutcome {
+    pub dir: RunDir,
+    pub status: RunStatus,
+    pub failures: Vec<String>,
+}
+
+pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
+    raise_fd_limit();
+    let run_id = opts
+        .run_id
+        .clone()
+        .unwrap_or_else(|| new_run_id(&opts.suite.name));
+    check_writable(&opts.out)?;
+    let profile = device::profile(&opts.device)?;
+    let workloads_ok = opts
+        .workloads
+        .iter()
+        .flatten()
+        .all(|w| wow_artifacts::WORKLOADS.contains(&w.as_str()));
+    if !workloads_ok {
+        bail!(
+            "unknown workload in --workloads; known: {}",
+            wow_artifacts::WORKLOADS.join(", ")
+        );
+    }
+
+    let artifacts = match &opts.artifacts {
+        Some(dir) => wow_artifacts::Artifacts::open(dir)?,
+        None => {
+            let mut build = opts.build.clone();
+            build.progress = !opts.quiet;
+            tokio::task::spawn_blocking(move || wow_artifacts::ensure_built(&build))
+                .await?
+                .context("building the workloads failed")?
+        }
+    };
+    let native_target = wow_artifacts::default_native_target();
+
+    let client = ActionClient::new(Duration::from_secs(60))?;
+    let docker_info = if opts.backends.contains(&BackendKind::Docker) {
+        Some(
+            DockerBackend::preflight(opts.docker_host.clone(), client.clone())
+                .await
+                .context("the Docker backend is not available (run with --backends wasm to measure the Wasm side alone)")?,
+        )
+    } else {
+        None
+    };
+
+    let dir = RunDir::create(&opts.out, &run_id)?;
+    let cancel = Cancel::default();
+    let rec = Recorder::new(
+        &run_id,
+        &profile.name,
+        dir.clone(),
+        cancel.clone(),
+        opts.quiet,
+    )?;
+    let cgroup = DeviceCgroup::create(&profile)?;
+    let device_json = serde_json::json!({
+        "profile": profile,
+        "cgroup": cgroup,
+        "not_covered": if cgroup.is_some() {
+            "dockerd, containerd, the containerd shims and docker-proxy run outside the device's cgroup (as on a real device they would share its memory); the in-process ladder runs in the harness"
+        } else { "" },
+    });
+    let mut meta = Meta {
+        run_id: run_id.clone(),
+        status: RunStatus::Running,
+        status_reason: None,
+        started_at: now_rfc3339(),
+        ended_at: None,
+        command: opts.command.clone(),
+        wowbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: fingerprint::git_commit(),
+        toolchain: fingerprint::toolchain(),
+        wasmtime_version: wow_runtime::engine::wasmtime_version().to_string(),
+        machine: fingerprint::machine(),
+        docker: docker_info,
+        device: device_json,
+        config: serde_json::json!({
+            "suite": opts.suite,
+            "backends": opts.backends,
+            "variants": opts.variants,
+            "workloads": opts.workloads,
+            "docker_host": opts.docker_host,
+            "wasm_url": opts.wasm_url,
+            "artifacts": artifacts.entries.iter().map(|e| serde_json::json!({
+                "name": e.name, "target": e.target, "variant": e.variant, "bytes": e.bytes, "sha256": e.sha256,
+            })).collect::<Vec<_>>(),
+        }),
+        calibration: serde_json::Value::Null,
+        experiments_done: vec![],
+        notes: vec![],
+    };
+    meta.write(&dir.meta_path())?;
+
+    let ctx = Ctx::new(
+        rec,
+        artifacts,
+        native_target,
+        profile,
+        cgroup,
+        opts.backends.clone(),
+        opts.variants.clone(),
+        opts.workloads.clone(),
+        opts.docker_host.clone(),
+        opts.wasm_url.clone(),
+        client,
+        dir.path.join("work"),
+    );
+
+    let ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ninterrupted: stopping, keeping what was measured, removing containers…"
+                );
+                cancel.cancel();
+            }
+        })
+    };
+
+    let mut failures = Vec::new();
+    let mut interrupted = false;
+    for spec in &opts.suite.experiments {
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        let r = experiments::run(&ctx, spec).await;
+        ctx.release_all().await;
+        ctx.rec.checkpoint()?;
+        match r {
+            Ok(()) => meta.experiments_done.push(spec.id().to_string()),
+            Err(e) if e.is::<Interrupted>() || cancel.is_cancelled() => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => {
+                let msg = format!("{} failed: {e:#}", spec.id());
+                ctx.rec.note(&format!("error: {msg}"));
+                failures.push(msg);
+            }
+        }
+        meta.calibration = serde_json::to_value(&*ctx.calibration.lock().unwrap())?;
+        meta.notes = ctx.notes.lock().unwrap().clone();
+        meta.write(&dir.meta_path())?;
+    }
+    ctx.release_all().await;
+    if let Some(cg) = &ctx.cgroup {
+        cg.remove();
+    }
+    ctrl_c.abort();
+    ctx.rec.checkpoint()?;
+    let _ = ctx.rec.progress.clear();
+
+    meta.status = if interrupted || !failures.is_empty() {
+        RunStatus::Incomplete
+    } else {
+        RunStatus::Complete
+    };
+    meta.status_reason = if interrupted {
+        Some("interrupted (Ctrl-C)".into())
+    } else if !failures.is_empty() {
+        Some(failures.join("; "))
+    } else {
+        None
+    };
+    meta.ended_at = Some(now_rfc3339());
+    meta.calibration = serde_json::to_value(&*ctx.calibration.lock().unwrap())?;
+    meta.notes = ctx.notes.lock().unwrap().clone();
+    meta.write(&dir.meta_path())?;
+    dir.write_summary()?;
+    // The executors' artifact caches are scratch; their logs stay.
+    if let Ok(entries) = std::fs::read_dir(dir.path.join("work")) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir_all(e.path().join("cache"));
+        }
+    }
+    Ok(RunOutcome {
+        dir,
+        status: meta.status,
+        failures,
+    })
+}
+
+/// Fails before anything runs if results cannot be written there.
+fn check_writable(out: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the results folder {}", out.display()))?;
+    let probe = out.join(format!(".wowbench-probe-{}", std::process::id()));
+    std::fs::write(&probe, vec![0u8; 1 << 20]).with_context(|| {
+        format!(
+            "the results folder {} is not writable (or the disk is full)",
+            out.display()
+        )
+    })?;
+    std::fs::remove_file(&probe)?;
+    Ok(())
+}
+
+/// Many clients and sandboxes need many sockets: raise the soft open-files limit to the hard one.
+fn raise_fd_limit() {
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

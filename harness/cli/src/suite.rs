@@ -1,0 +1,463 @@
+//! Experiment definitions: built-in suites (`quick`, `paper`, `ci`) and user suites from TOML.
+//!
+//! Every field has a default equal to the paper's setting (or, where the paper had none, the
+//! reasoned choice documented beside it), so a TOML suite only states what it changes:
+//!
+//! ```toml
+//! name = "my-suite"
+//! [[experiment]]
+//! kind = "cold-start"
+//! levels = [1, 2, 4]
+//! repetitions = 5
+//! ```
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Experiment ids, in the order a full suite runs them.
+pub const EXPERIMENTS: [&str; 6] = [
+    "ladder",
+    "cold-start",
+    "memory",
+    "throughput",
+    "capacity",
+    "realistic",
+];
+
+/// Built-in suites.
+pub const SUITES: [&str; 3] = ["quick", "paper", "ci"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suite {
+    pub name: String,
+    #[serde(rename = "experiment")]
+    pub experiments: Vec<ExperimentSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExperimentSpec {
+    ColdStart(ColdStartSpec),
+    Memory(MemorySpec),
+    Throughput(ThroughputSpec),
+    Capacity(CapacitySpec),
+    Realistic(RealisticSpec),
+    Ladder(LadderSpec),
+}
+
+impl ExperimentSpec {
+    pub fn id(&self) -> &'static str {
+        match self {
+            ExperimentSpec::ColdStart(_) => "cold-start",
+            ExperimentSpec::Memory(_) => "memory",
+            ExperimentSpec::Throughput(_) => "throughput",
+            ExperimentSpec::Capacity(_) => "capacity",
+            ExperimentSpec::Realistic(_) => "realistic",
+            ExperimentSpec::Ladder(_) => "ladder",
+        }
+    }
+
+    /// The paper-sized definition of an experiment.
+    pub fn paper(id: &str) -> Result<ExperimentSpec> {
+        Ok(match id {
+            "cold-start" => ExperimentSpec::ColdStart(ColdStartSpec::default()),
+            "memory" => ExperimentSpec::Memory(MemorySpec::default()),
+            "throughput" => ExperimentSpec::Throughput(ThroughputSpec::default()),
+            "capacity" => ExperimentSpec::Capacity(CapacitySpec::default()),
+            "realistic" => ExperimentSpec::Realistic(RealisticSpec::default()),
+            "ladder" => ExperimentSpec::Ladder(LadderSpec::default()),
+            other => bail!(
+                "unknown experiment {other:?}; known: {}",
+                EXPERIMENTS.join(", ")
+            ),
+        })
+    }
+
+    /// The small definition used by `--quick` and the `quick` suite: every code path, few
+    /// samples.
+    pub fn quick(id: &str) -> Result<ExperimentSpec> {
+        Ok(match ExperimentSpec::paper(id)? {
+            ExperimentSpec::ColdStart(s) => ExperimentSpec::ColdStart(ColdStartSpec {
+                levels: vec![1, 2, 4],
+                repetitions: 2,
+                ..s
+            }),
+            ExperimentSpec::Memory(s) => ExperimentSpec::Memory(MemorySpec {
+                sandboxes: vec![1, 5],
+                module_size_sandboxes: 5,
+                ..s
+            }),
+            ExperimentSpec::Throughput(s) => ExperimentSpec::Throughput(ThroughputSpec {
+                clients: vec![2, 8],
+                warmup_s: 1.0,
+                window_s: 3.0,
+                ..s
+            }),
+            ExperimentSpec::Capacity(s) => ExperimentSpec::Capacity(CapacitySpec {
+                steps: vec![10, 50],
+                window_s: 2.0,
+                ..s
+            }),
+            ExperimentSpec::Realistic(s) => {
+                ExperimentSpec::Realistic(RealisticSpec { requests: 120, ..s })
+            }
+            ExperimentSpec::Ladder(s) => ExperimentSpec::Ladder(LadderSpec {
+                repetitions: 10,
+                docker_samples: 3,
+                ..s
+            }),
+        })
+    }
+
+    /// Applies the command line's `--repetitions`.
+    pub fn set_repetitions(&mut self, n: u32) {
+        match self {
+            ExperimentSpec::ColdStart(s) => s.repetitions = n,
+            ExperimentSpec::Memory(s) => s.repetitions = n,
+            ExperimentSpec::Throughput(s) => s.repetitions = n,
+            ExperimentSpec::Capacity(s) => s.repetitions = n,
+            ExperimentSpec::Realistic(s) => s.repetitions = n,
+            ExperimentSpec::Ladder(s) => s.repetitions = n,
+        }
+    }
+}
+
+fn default_wasm_cold() -> Vec<String> {
+    vec!["compile".into(), "precompiled".into()]
+}
+fn default_docker_cold() -> Vec<String> {
+    vec![
+        "create-start".into(),
+        "prestarted".into(),
+        "host-net".into(),
+    ]
+}
+
+/// `cold-start`: i concurrent cold starts of i distinct actions with the same code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ColdStartSpec {
+    /// Concurrent cold starts per level (the paper: 2..10).
+    pub levels: Vec<u32>,
+    pub repetitions: u32,
+    pub workload: String,
+    /// Parameters of the first run.
+    pub params: Value,
+    pub wasm_variants: Vec<String>,
+    pub docker_variants: Vec<String>,
+}
+
+impl Default for ColdStartSpec {
+    fn default() -> Self {
+        ColdStartSpec {
+            levels: (1..=10).collect(),
+            repetitions: 10,
+            workload: "hash".into(),
+            params: json!({"iterations": 1000}),
+            wasm_variants: default_wasm_cold(),
+            docker_variants: default_docker_cold(),
+        }
+    }
+}
+
+/// `memory`: N warm sandboxes, memory per sandbox by both methods; module-size variants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemorySpec {
+    pub sandboxes: Vec<u32>,
+    pub repetitions: u32,
+    pub workload: String,
+    pub params: Value,
+    pub wasm_variants: Vec<String>,
+    pub docker_variants: Vec<String>,
+    /// Docker levels whose estimated cost exceeds this are skipped (never pushed into swap);
+    /// an edge device's own budget applies when it is smaller.
+    pub docker_budget_mb: u64,
+    /// Measure `hash` built release+LTO, release and debug (the paper's table) at
+    /// `module_size_sandboxes`.
+    pub module_sizes: bool,
+    pub module_size_sandboxes: u32,
+    /// Pause before sampling, so freed pages settle.
+    pub settle_ms: u64,
+}
+
+impl Default for MemorySpec {
+    fn default() -> Self {
+        MemorySpec {
+            sandboxes: vec![1, 5, 10, 20, 50, 100],
+            repetitions: 1,
+            workload: "hash".into(),
+            params: json!({"iterations": 1000}),
+            wasm_variants: vec!["distinct".into(), "shared".into()],
+            docker_variants: vec!["create-start".into()],
+            docker_budget_mb: 4096,
+            module_sizes: true,
+            module_size_sandboxes: 10,
+            settle_ms: 500,
+        }
+    }
+}
+
+/// `throughput`: closed-loop clients per workload mix, through the shared invoker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThroughputSpec {
+    pub clients: Vec<u32>,
+    /// `cpu` (hash), `io` (sleep), `mixed` (each request one or the other, p = 0.5).
+    pub mixes: Vec<String>,
+    /// `paper` (≤ 4 sandboxes, limit 10 mixed / 3 otherwise, Docker proxy one run at a time)
+    /// and/or `fair` (Docker's proxy gets the same concurrency as the Wasm sandbox).
+    pub configs: Vec<String>,
+    pub warmup_s: f64,
+    pub window_s: f64,
+    pub repetitions: u32,
+    /// Calibrated `hash` duration natively on this machine.
+    pub hash_target_ms: f64,
+    pub sleep_ms: u64,
+    pub max_sandboxes: u32,
+    /// Open-loop arrival rates (requests/s, Poisson, latency from the intended send time);
+    /// empty = closed loop only.
+    pub open_loop_rps: Vec<f64>,
+    pub seed: u64,
+}
+
+impl Default for ThroughputSpec {
+    fn default() -> Self {
+        ThroughputSpec {
+            clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
+            mixes: vec!["cpu".into(), "io".into(), "mixed".into()],
+            configs: vec!["paper".into(), "fair".into()],
+            warmup_s: 3.0,
+            window_s: 10.0,
+            repetitions: 1,
+            hash_target_ms: 100.0,
+            sleep_ms: 300,
+            max_sandboxes: 4,
+            open_loop_rps: vec![],
+            seed: 42,
+        }
+    }
+}
+
+/// `capacity`: concurrent in-flight sleeps sustained within the memory budget at p99 ≤ 1.2×.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacitySpec {
+    /// In-flight invocations to try, ascending; stepping stops at the first failure.
+    pub steps: Vec<u32>,
+    pub repetitions: u32,
+    pub sleep_ms: u64,
+    /// p99 latency bound as a multiple of the sleep.
+    pub p99_factor: f64,
+    /// Memory budget when the device has none, MiB.
+    pub memory_budget_mb: u64,
+    /// Runs per sandbox at once (both backends).
+    pub per_sandbox_concurrency: u32,
+    pub window_s: f64,
+}
+
+impl Default for CapacitySpec {
+    fn default() -> Self {
+        CapacitySpec {
+            steps: vec![10, 25, 50, 100, 200, 400, 800],
+            repetitions: 1,
+            sleep_ms: 300,
+            p99_factor: 1.2,
+            memory_budget_mb: 2048,
+            per_sandbox_concurrency: 10,
+            window_s: 5.0,
+        }
+    }
+}
+
+/// `realistic`: the paper's Azure-shaped workload through the shared invoker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealisticSpec {
+    pub actions: u32,
+    pub hot_fraction: f64,
+    pub requests: u32,
+    pub clients: u32,
+    pub repetitions: u32,
+    /// Invoker memory budget and per-action reservation: cap = budget / action (the paper:
+    /// 1024 / 256 = 4).
+    pub memory_budget_mb: u64,
+    pub action_memory_mb: u64,
+    pub keep_alive_s: f64,
+    pub per_sandbox_concurrency: u32,
+    pub hash_target_ms: f64,
+    pub sleep_ms: u64,
+    pub wasm_variants: Vec<String>,
+    pub docker_variants: Vec<String>,
+    pub seed: u64,
+}
+
+impl Default for RealisticSpec {
+    fn default() -> Self {
+        RealisticSpec {
+            actions: 62,
+            hot_fraction: 0.9,
+            requests: 2000,
+            clients: 4,
+            repetitions: 1,
+            memory_budget_mb: 1024,
+            action_memory_mb: 256,
+            keep_alive_s: 600.0,
+            per_sandbox_concurrency: 1,
+            hash_target_ms: 100.0,
+            sleep_ms: 300,
+            wasm_variants: vec!["precompiled".into()],
+            docker_variants: vec!["create-start".into()],
+            seed: 42,
+        }
+    }
+}
+
+/// `ladder`: the Wasm start-up ladder in-process, beside Docker's cold-start phases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LadderSpec {
+    pub repetitions: u32,
+    pub workload: String,
+    /// Docker cold starts to measure beside the ladder.
+    pub docker_samples: u32,
+}
+
+impl Default for LadderSpec {
+    fn default() -> Self {
+        LadderSpec {
+            repetitions: 50,
+            workload: "noop".into(),
+            docker_samples: 10,
+        }
+    }
+}
+
+impl Suite {
+    /// A built-in suite by name.
+    pub fn builtin(name: &str) -> Result<Suite> {
+        let experiments = match name {
+            "paper" => EXPERIMENTS
+                .iter()
+                .map(|id| ExperimentSpec::paper(id))
+                .collect::<Result<_>>()?,
+            "quick" => EXPERIMENTS
+                .iter()
+                .map(|id| ExperimentSpec::quick(id))
+                .collect::<Result<_>>()?,
+            "ci" => ci_suite(),
+            other => bail!("unknown suite {other:?}; known: {}", SUITES.join(", ")),
+        };
+        Ok(Suite {
+            name: name.to_string(),
+            experiments,
+        })
+    }
+
+    pub fn from_toml(path: &Path) -> Result<Suite> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read suite {}", path.display()))?;
+        let suite: Suite = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid suite", path.display()))?;
+        if suite.experiments.is_empty() {
+            bail!("{} defines no [[experiment]]", path.display());
+        }
+        Ok(suite)
+    }
+}
+
+/// The regression gate's suite: short, fixed and low-noise.
+fn ci_suite() -> Vec<ExperimentSpec> {
+    vec![
+        ExperimentSpec::ColdStart(ColdStartSpec {
+            levels: vec![1, 4],
+            repetitions: 5,
+            workload: "noop".into(),
+            params: json!({}),
+            wasm_variants: vec!["precompiled".into()],
+            docker_variants: vec!["create-start".into()],
+        }),
+        ExperimentSpec::Memory(MemorySpec {
+            sandboxes: vec![10],
+            module_sizes: false,
+            wasm_variants: vec!["shared".into()],
+            ..MemorySpec::default()
+        }),
+        ExperimentSpec::Throughput(ThroughputSpec {
+            clients: vec![4],
+            mixes: vec!["io".into()],
+            configs: vec!["fair".into()],
+            warmup_s: 1.0,
+            window_s: 5.0,
+            ..ThroughputSpec::default()
+        }),
+        ExperimentSpec::Ladder(LadderSpec {
+            repetitions: 30,
+            workload: "noop".into(),
+            docker_samples: 0,
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_suites_cover_every_experiment() {
+        for name in ["paper", "quick"] {
+            let s = Suite::builtin(name).unwrap();
+            let ids: Vec<&str> = s.experiments.iter().map(|e| e.id()).collect();
+            assert_eq!(ids, EXPERIMENTS.to_vec(), "{name}");
+        }
+        assert!(Suite::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn toml_suite_states_only_what_it_changes() {
+        let dir = std::env::temp_dir().join(format!("wowsuite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.toml");
+        std::fs::write(
+            &p,
+            r#"
+name = "mine"
+[[experiment]]
+kind = "cold-start"
+levels = [1, 3]
+[[experiment]]
+kind = "throughput"
+mixes = ["io"]
+window_s = 2.5
+"#,
+        )
+        .unwrap();
+        let s = Suite::from_toml(&p).unwrap();
+        assert_eq!(s.name, "mine");
+        match &s.experiments[0] {
+            ExperimentSpec::ColdStart(c) => {
+                assert_eq!(c.levels, vec![1, 3]);
+                assert_eq!(c.repetitions, 10, "default kept");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &s.experiments[1] {
+            ExperimentSpec::Throughput(t) => assert_eq!((t.window_s, t.mixes.len()), (2.5, 1)),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(
+            &p,
+            "name = \"x\"\n[[experiment]]\nkind = \"cold-start\"\nlevls = [1]\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Suite::from_toml(&p).unwrap_err());
+        assert!(
+            err.contains("levls"),
+            "a typo is an error, not ignored: {err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
