@@ -204,6 +204,14 @@ impl Executor {
                 "The code is not a WebAssembly module (no \\0asm header).".into(),
             ));
         }
+        if has_start_section(&wasm) {
+            // It would run at instantiation (possibly in the pre-warm pool), outside any run's
+            // deadline and WASI context.
+            return Err(Failure::InitFailed(
+                "The module has a start function; a WASI command starts at its `_start` export."
+                    .into(),
+            ));
+        }
         let digest = ArtifactCache::digest(&wasm);
         let (module, source) = self
             .cache
@@ -234,13 +242,26 @@ impl Executor {
 
     /// Checks that the module is a WASI command this executor can link, and pre-links it.
     pub fn prepare(&self, module: &Module) -> Result<InstancePre<GuestState>, Failure> {
-        let has_start = module
-            .exports()
-            .any(|e| e.name() == "_start" && e.ty().func().is_some());
+        let has_start = module.exports().any(|e| {
+            e.name() == "_start"
+                && e.ty()
+                    .func()
+                    .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0)
+        });
         if !has_start {
             return Err(Failure::InitFailed(
-                "The module is not a WASI command: it exports no `_start` function.".into(),
+                "The module is not a WASI command: it exports no `_start` function of type `() -> ()`."
+                    .into(),
             ));
+        }
+        let limit = self.config.limits.memory_bytes;
+        if let Some(pages) = module.resources_required().max_initial_memory_size
+            && pages.saturating_mul(65536) > limit
+        {
+            return Err(Failure::InitFailed(format!(
+                "Its initial memory of {} bytes is over the memory limit of {limit} bytes.",
+                pages.saturating_mul(65536)
+            )));
         }
         self.linker
             .instantiate_pre(module)
@@ -302,9 +323,24 @@ impl Executor {
         req: &RunRequest,
     ) -> Result<RunOutcome, Failure> {
         let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout);
+        if limit.is_zero() {
+            // The caller's deadline has passed: answered without running, as the proxy does.
+            return Err(Failure::Timeout { limit_ms: 0 });
+        }
         let deadline = Instant::now() + limit;
+        // Waiting for the sandbox's concurrency limit counts against the deadline, as in the
+        // proxy's queue.
         let _gate = match &action.gate {
-            Some(g) => Some(g.clone().acquire_owned().await.expect("never closed")),
+            Some(g) => {
+                match tokio::time::timeout_at(deadline.into(), g.clone().acquire_owned()).await {
+                    Ok(permit) => Some(permit.expect("never closed")),
+                    Err(_) => {
+                        return Err(Failure::Timeout {
+                            limit_ms: limit.as_millis() as u64,
+                        });
+                    }
+                }
+            }
             None => None,
         };
         let _in_flight = action.pool.run_started();
@@ -468,11 +504,19 @@ impl Executor {
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Ready, Failure> {
         let mut store = new_store(&self.engine, action.limits.memory_bytes);
-        let instance = action
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| Failure::Internal(format!("instantiation failed: {e:#}")))?;
+        let instance = match action.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                // The guest's own fault (a data segment out of bounds, memory refused) is an
+                // action failure; anything else is ours.
+                let refused = store.data().limiter.refused;
+                return Err(if refused.is_some() || e.downcast_ref::<Trap>().is_some() {
+                    classify_trap(&e, refused, &action.limits)
+                } else {
+                    Failure::Internal(format!("instantiation failed: {e:#}"))
+                });
+            }
+        };
         Ok(Ready {
             store,
             instance,
@@ -528,6 +572,15 @@ fn classify_trap(e: &wasmtime::Error, refused: Option<usize>, limits: &Limits) -
         Some(t) => Failure::ActionFailed(format!("The action trapped: {t}.")),
         None => Failure::ActionFailed(format!("The action failed: {e:#}")),
     }
+}
+
+/// Whether a core module has a start section. Reads section headers only; a malformed module is
+/// left for the compiler to refuse.
+fn has_start_section(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .map_while(Result::ok)
+        .any(|p| matches!(p, wasmparser::Payload::StartSection { .. }))
 }
 
 /// The time a run may take: until the caller's deadline (epoch ms), else the default.

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,8 @@ pub fn router(exec: Arc<Executor>) -> Router {
         .route("/{sandbox}/init", post(init_sandbox))
         .route("/{sandbox}/run", post(run_sandbox))
         .route("/{sandbox}/destroy", post(destroy_sandbox))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(exec)
 }
@@ -80,9 +83,22 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Failur
     }
 }
 
+/// The answer to a body that was not read to its end (over the limit, or broken off): the rest
+/// of it is still on the connection, which the server then closes, so the client is told not
+/// to send its next request there.
+fn unread_body(exec: &Executor, f: Failure) -> Response {
+    let mut r = failure(exec, f);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+    let bytes = match read_body(body, MAX_INIT_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(f) => return unread_body(&exec, f),
+    };
     let result = async {
-        let bytes = read_body(body, MAX_INIT_BODY_BYTES).await?;
         let req = InitRequest::parse(&bytes)?;
         exec.init(sandbox, req).await
     }
@@ -97,8 +113,11 @@ async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
 }
 
 async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+    let bytes = match read_body(body, MAX_RUN_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(f) => return unread_body(&exec, f),
+    };
     let result = async {
-        let bytes = read_body(body, MAX_RUN_BODY_BYTES).await?;
         let req = RunRequest::parse(&bytes)?;
         exec.run(sandbox, &req).await
     }
@@ -129,26 +148,59 @@ async fn run_default(State(exec): State<Arc<Executor>>, body: Body) -> Response 
     do_run(exec, DEFAULT_SANDBOX, body).await
 }
 
+/// The sandbox id of a multi-sandbox route; a path that cannot be one (not UTF-8 once
+/// percent-decoded) is the protocol's 400, not the framework's plain-text one.
+fn sandbox_id(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
+    path.map(|Path(id)| id)
+        .map_err(|e| Failure::BadRequest(format!("The sandbox id in the path is not valid: {e}")))
+}
+
 async fn init_sandbox(
     State(exec): State<Arc<Executor>>,
-    Path(sandbox): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Response {
-    do_init(exec, &sandbox, body).await
+    match sandbox_id(path) {
+        Ok(sandbox) => do_init(exec, &sandbox, body).await,
+        Err(f) => failure(&exec, f),
+    }
 }
 
 async fn run_sandbox(
     State(exec): State<Arc<Executor>>,
-    Path(sandbox): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Response {
-    do_run(exec, &sandbox, body).await
+    match sandbox_id(path) {
+        Ok(sandbox) => do_run(exec, &sandbox, body).await,
+        Err(f) => failure(&exec, f),
+    }
+}
+
+async fn not_found(State(exec): State<Arc<Executor>>) -> Response {
+    exec.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+    json(
+        StatusCode::NOT_FOUND,
+        wow_protocol::error_body("Not found."),
+    )
+}
+
+async fn method_not_allowed(State(exec): State<Arc<Executor>>) -> Response {
+    exec.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+    json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        wow_protocol::error_body("Method not allowed."),
+    )
 }
 
 async fn destroy_sandbox(
     State(exec): State<Arc<Executor>>,
-    Path(sandbox): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let sandbox = match sandbox_id(path) {
+        Ok(sandbox) => sandbox,
+        Err(f) => return failure(&exec, f),
+    };
     match exec.destroy(&sandbox) {
         Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
         Err(f) => failure(&exec, f),

@@ -173,3 +173,37 @@ async fn per_sandbox_concurrency_limit_queues_runs() {
         t.elapsed()
     );
 }
+
+#[tokio::test]
+async fn waiting_for_the_concurrency_limit_counts_against_the_deadline() {
+    let rt = Runtime::start(&["--quiet-guests", "--concurrency", "1"]);
+    assert_eq!(rt.init("one", &workload("sleep")).await.0, 200);
+    let client = rt.client.clone();
+    let url = format!("{}/one/run", rt.url);
+    let busy = tokio::spawn(async move {
+        client
+            .post(url)
+            .body(json!({"value": {"ms": 3000}}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let (s, v) = rt
+        .run_with(
+            "one",
+            json!({"value": {"ms": 1}, "deadline": deadline_in(400)}),
+        )
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("time limits"), "{v}");
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "it waited for the slot: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(busy.await.unwrap(), 200);
+}

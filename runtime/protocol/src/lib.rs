@@ -191,14 +191,20 @@ impl InitRequest {
         }
     }
 
-    /// The `env` map as plain `(name, value)` pairs.
+    /// The `env` map as plain `(name, value)` pairs. Entries that cannot be an environment
+    /// variable (empty name, `=` or NUL in the name, NUL in the value) are left out.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         self.value
             .env
             .iter()
             .map(|(k, v)| (k.clone(), value_as_env(v)))
+            .filter(|(k, v)| env_representable(k, v))
             .collect()
     }
+}
+
+fn env_representable(name: &str, value: &str) -> bool {
+    !name.is_empty() && !name.contains(['=', '\0']) && !value.contains('\0')
 }
 
 fn value_as_env(v: &Value) -> String {
@@ -261,6 +267,8 @@ impl RunRequest {
                         raw.get().len()
                     )));
                 }
+                serde_json::from_str::<Checked>(raw.get())
+                    .map_err(|e| Failure::BadRequest(format!("Error unmarshaling request: {e}")))?;
                 raw
             }
         };
@@ -273,7 +281,7 @@ impl RunRequest {
     pub fn env_vars(&self) -> Vec<(String, String)> {
         self.context
             .iter()
-            .filter(|(k, v)| !k.is_empty() && !k.contains(['=', '\0']) && !v.contains('\0'))
+            .filter(|(k, v)| env_representable(k, v))
             .map(|(k, v)| (format!("__OW_{}", k.to_ascii_uppercase()), v.clone()))
             .collect()
     }
@@ -355,9 +363,66 @@ pub fn check_result(line: &[u8]) -> Result<&[u8], Failure> {
     if !is_object_or_array(line) || std::str::from_utf8(line).is_err() {
         return Err(Failure::NotDictResult);
     }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+    match serde_json::from_slice::<Checked>(line) {
         Ok(_) => Ok(line),
         Err(_) => Err(Failure::NotDictResult),
+    }
+}
+
+/// Walks a JSON document like `serde::de::IgnoredAny`, but decodes every string and number, so
+/// that what any JSON reader refuses is refused here too: an escaped lone UTF-16 surrogate
+/// (`"\ud800"`) or a number out of range (`1e999`), which the ignoring walk lets through.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
     }
 }
 
@@ -398,6 +463,13 @@ mod tests {
             Err(Failure::NotDictResult)
         );
         assert_eq!(check_result(b""), Err(Failure::NotDictResult));
+        // Valid JSON syntax that no JSON reader can load.
+        assert_eq!(
+            check_result(br#"{"a":"\ud800"}"#),
+            Err(Failure::NotDictResult)
+        );
+        assert_eq!(check_result(b"[1e999]"), Err(Failure::NotDictResult));
+        assert!(check_result(br#"{"a":"\ud83d\ude00","b":1e300}"#).is_ok());
         let big = format!("{{\"s\":\"{}\"}}", "x".repeat(MAX_PAYLOAD_BYTES));
         assert_eq!(check_result(big.as_bytes()).unwrap_err().status(), 413);
     }

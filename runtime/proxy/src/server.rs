@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -136,13 +136,26 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn init(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    match init_action(&app, body).await {
+    let unread = body.is_err();
+    let response = match init_action(&app, body).await {
         Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
         Err(f) => {
             eprintln!("wow-proxy: /init failed: {}", f.message());
             failure(&f)
         }
+    };
+    close_if(unread, response)
+}
+
+/// A body that was not read to its end (over the limit, or broken off) leaves its rest on the
+/// connection, which is then closed: the client is told not to send its next request there.
+fn close_if(unread: bool, mut response: Response) -> Response {
+    if unread {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 async fn init_action(app: &App, body: Result<Bytes, BytesRejection>) -> Result<(), Failure> {
@@ -160,6 +173,11 @@ async fn init_action(app: &App, body: Result<Bytes, BytesRejection>) -> Result<(
 }
 
 async fn run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let unread = body.is_err();
+    close_if(unread, run_action(&app, body).await)
+}
+
+async fn run_action(app: &App, body: Result<Bytes, BytesRejection>) -> Response {
     let Some(action) = app.ready() else {
         return failure(&Failure::NotInitialized);
     };

@@ -1,0 +1,933 @@
+//! Hostile input against the real `wow-runtime` over HTTP: broken requests, code that is not an
+//! action, guests that misbehave in every way a benchmark workload could, and lifecycle races.
+//!
+//! Every case checks the precise status and `{"error": …}` message, then that the process is
+//! alive, that a fresh `noop` sandbox answers correctly, and that a bystander sandbox initialised
+//! before any case still answers. The cases are counted and listed (`--nocapture` shows them).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use wow_protocol::msg;
+
+/// A small WASI command that writes `{"ok":true}`; with a distinct custom section per copy it
+/// makes thousands of distinct modules that compile in a millisecond.
+const TINY: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{\"ok\":true}\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+const TRAP: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+const LOOP: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+const RECURSE: &str = r#"(module (memory (export "memory") 1)
+  (func $f (param i64) (result i64) (call $f (i64.add (local.get 0) (i64.const 1))))
+  (func (export "_start") (drop (call $f (i64.const 0)))))"#;
+const MEMORY_BOMB: &str = r#"(module (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+    unreachable))"#;
+const EXIT_3: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 3))))"#;
+/// `fd_write` with its iovec array far outside linear memory.
+const WILD_POINTER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $w (i32.const 1) (i32.const 0x7fff0000) (i32.const 1) (i32.const 8)))))"#;
+
+/// Writes 64 KiB to `fd` 1,600 times: 100 MiB.
+fn flood(fd: u32) -> Vec<u8> {
+    wat(&format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "_start") (local $i i32)
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 65536))
+    (loop $l
+      (drop (call $w (i32.const {fd}) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1600))))))"#
+    ))
+}
+
+/// Prints `{"s":"xxx…"}` with a string of `chunks` × 64 KiB: a result over the payload limit.
+fn big_result(chunks: u32) -> Vec<u8> {
+    wat(&format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 3)
+  (data (i32.const 64) "{{\"s\":\"")
+  (data (i32.const 80) "\"}}\n")
+  (func $out (param $at i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $at))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $i i32)
+    (memory.fill (i32.const 65536) (i32.const 120) (i32.const 65536))
+    (call $out (i32.const 64) (i32.const 6))
+    (loop $l
+      (call $out (i32.const 65536) (i32.const 65536))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {chunks}))))
+    (call $out (i32.const 80) (i32.const 3))))"#
+    ))
+}
+
+/// Runs the cases against one executor: a bystander sandbox lives through all of them.
+struct Suite {
+    rt: Runtime,
+    noop: Vec<u8>,
+    bystander: String,
+    cases: Vec<String>,
+}
+
+impl Suite {
+    async fn start(args: &[&str]) -> Suite {
+        let rt = Runtime::start(args);
+        let noop = workload("noop");
+        let bystander = format!("bystander-{}", unique());
+        let (s, v) = rt.init(&bystander, &noop).await;
+        assert_eq!(s, 200, "bystander init: {v}");
+        Suite {
+            rt,
+            noop,
+            bystander,
+            cases: Vec::new(),
+        }
+    }
+
+    /// Asserts an error answer, then that nothing else broke.
+    async fn expect_error(&mut self, case: &str, got: (u16, Value), status: u16, fragment: &str) {
+        let (s, v) = got;
+        assert_eq!(s, status, "{case}: status, body {v}");
+        let err = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: no error string in {v}"));
+        assert!(
+            err.contains(fragment),
+            "{case}: error {err:?} lacks {fragment:?}"
+        );
+        assert_eq!(
+            v.as_object().map(|o| o.len()),
+            Some(1),
+            "{case}: the error body has only `error`: {v}"
+        );
+        self.still_fine(case).await;
+    }
+
+    /// Asserts a successful answer, then that nothing else broke.
+    async fn expect_ok(&mut self, case: &str, got: (u16, Value), body: Value) {
+        assert_eq!(got, (200, body), "{case}");
+        self.still_fine(case).await;
+    }
+
+    /// The process lives, a fresh `noop` sandbox answers, the bystander answers; the case counts.
+    async fn still_fine(&mut self, case: &str) {
+        assert!(self.rt.alive(), "{case}: the executor died");
+        let id = format!("after-{}", unique());
+        let (s, v) = self.rt.init(&id, &self.noop).await;
+        assert_eq!(s, 200, "{case}: noop init afterwards: {v}");
+        let params = json!({"after": case, "n": [1, 2, 3]});
+        assert_eq!(
+            self.rt.run(&id, params.clone()).await,
+            (200, params),
+            "{case}: noop run afterwards"
+        );
+        assert_eq!(
+            self.rt.post(&route(&id, "destroy"), "").await,
+            (200, json!({"ok": true}))
+        );
+        let params = json!({"bystander": case});
+        assert_eq!(
+            self.rt.run(&self.bystander, params.clone()).await,
+            (200, params),
+            "{case}: the bystander was disturbed"
+        );
+        self.cases.push(case.to_string());
+    }
+
+    /// Inits `wasm` as a new sandbox (expecting success) and returns its id.
+    async fn sandbox(&self, wasm: &[u8]) -> String {
+        let id = format!("guest-{}", unique());
+        let (s, v) = self.rt.init(&id, wasm).await;
+        assert_eq!(s, 200, "init of {id}: {v}");
+        id
+    }
+
+    /// Inits `wasm` in a new sandbox and runs it with a deadline `ms` from now.
+    async fn run_guest(&self, wasm: &[u8], params: Value, ms: u64) -> (u16, Value) {
+        let id = self.sandbox(wasm).await;
+        let got = self
+            .rt
+            .run_with(
+                &id,
+                json!({"value": params, "deadline": deadline_in(ms), "activation_id": id}),
+            )
+            .await;
+        self.rt.post(&route(&id, "destroy"), "").await;
+        got
+    }
+
+    async fn init_body(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let id = format!("init-{}", unique());
+        let got = self.rt.post(&route(&id, "init"), body).await;
+        if got.0 == 200 {
+            // Unexpected; `expect_error` reports it with the case's name.
+            self.rt.post(&route(&id, "destroy"), "").await;
+        } else {
+            // A failed init keeps no sandbox.
+            assert_eq!(self.rt.run(&id, json!({})).await.0, 404, "{id} was kept");
+        }
+        got
+    }
+
+    /// Posts a body over the route's limit: the answer must also close the connection, whose
+    /// unread rest would otherwise break the client's next request on it.
+    async fn oversized(&self, path: &str, body: String) -> (u16, Value) {
+        let r = self
+            .rt
+            .client
+            .post(format!("{}{path}", self.rt.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        assert_eq!(
+            r.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "POST {path}: {status} without `connection: close`"
+        );
+        (
+            status,
+            serde_json::from_str(&r.text().await.unwrap()).unwrap(),
+        )
+    }
+
+    async fn run_body(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let id = self.sandbox(&self.noop).await;
+        let got = self.rt.post(&route(&id, "run"), body).await;
+        self.rt.post(&route(&id, "destroy"), "").await;
+        got
+    }
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+fn init_json(code: Value, binary: Value) -> String {
+    json!({"value": {"name": "x", "main": "main", "code": code, "binary": binary}}).to_string()
+}
+
+async fn init_requests(s: &mut Suite) {
+    let noop_b64 = b64(&s.noop);
+
+    let got = s
+        .init_body(init_json(json!("%%% not base64 %%%"), json!(true)))
+        .await;
+    s.expect_error("init: invalid base64", got, 400, "decode")
+        .await;
+
+    let got = s
+        .init_body(init_json(
+            json!(b64(b"\x7fELF\x02\x01\x01 a native binary")),
+            json!(true),
+        ))
+        .await;
+    s.expect_error(
+        "init: bytes that are not Wasm",
+        got,
+        502,
+        "not a WebAssembly module",
+    )
+    .await;
+
+    let got = s
+        .init_body(init_json(json!("(module)"), json!(false)))
+        .await;
+    s.expect_error(
+        "init: WebAssembly text instead of a binary",
+        got,
+        502,
+        "not a WebAssembly module",
+    )
+    .await;
+
+    let truncated = &s.noop[..s.noop.len() / 2];
+    let got = s
+        .init_body(init_json(json!(b64(truncated)), json!(true)))
+        .await;
+    s.expect_error("init: truncated Wasm", got, 502, "does not compile")
+        .await;
+
+    let got = s
+        .init_body(init_json(
+            json!(b64(b"\0asm\x01\0\0\0\x01\xff\xff\xff\xff\x0f")),
+            json!(true),
+        ))
+        .await;
+    s.expect_error(
+        "init: Wasm with a section past the end",
+        got,
+        502,
+        "does not compile",
+    )
+    .await;
+
+    let reactor = wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#);
+    let got = s
+        .init_body(init_json(json!(b64(&reactor)), json!(true)))
+        .await;
+    s.expect_error("init: not a WASI command (no _start)", got, 502, "_start")
+        .await;
+
+    let start_global = wat(
+        r#"(module (memory (export "memory") 1) (global (export "_start") i32 (i32.const 0)))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&start_global)), json!(true)))
+        .await;
+    s.expect_error("init: _start is not a function", got, 502, "_start")
+        .await;
+
+    let start_params = wat(
+        r#"(module (memory (export "memory") 1) (func (export "_start") (param i32) (result i32) (local.get 0)))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&start_params)), json!(true)))
+        .await;
+    s.expect_error("init: _start takes parameters", got, 502, "_start")
+        .await;
+
+    let foreign = wat(
+        r#"(module (import "env" "launch_missiles" (func)) (memory (export "memory") 1)
+            (func (export "_start")))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&foreign)), json!(true)))
+        .await;
+    s.expect_error(
+        "init: imports a host function that does not exist",
+        got,
+        502,
+        "launch_missiles",
+    )
+    .await;
+
+    let wrong_sig = wat(
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i64)))
+            (memory (export "memory") 1) (func (export "_start")))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&wrong_sig)), json!(true)))
+        .await;
+    s.expect_error(
+        "init: imports a WASI function with the wrong type",
+        got,
+        502,
+        "cannot be linked",
+    )
+    .await;
+
+    let imported_memory =
+        wat(r#"(module (import "env" "memory" (memory 1)) (func (export "_start")))"#);
+    let got = s
+        .init_body(init_json(json!(b64(&imported_memory)), json!(true)))
+        .await;
+    s.expect_error("init: imports a memory", got, 502, "cannot be linked")
+        .await;
+
+    // A start function runs at instantiation, outside any run's deadline and WASI context.
+    let start_loop = wat(
+        r#"(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s)
+            (func (export "_start")))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&start_loop)), json!(true)))
+        .await;
+    s.expect_error(
+        "init: a start function that never returns",
+        got,
+        502,
+        "start function",
+    )
+    .await;
+
+    // 2,000 pages = 125 MiB initial memory, over the 64 MiB cap of this suite.
+    let huge_memory = wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
+    let got = s
+        .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
+        .await;
+    // The pooling allocator refuses it when compiling; `sandbox_cap` covers on-demand.
+    s.expect_error(
+        "init: initial memory over the memory limit",
+        got,
+        502,
+        "memory has a minimum byte size",
+    )
+    .await;
+
+    let huge_table = wat(
+        r#"(module (memory (export "memory") 1) (table 5000000 funcref) (func (export "_start")))"#,
+    );
+    let got = s
+        .init_body(init_json(json!(b64(&huge_table)), json!(true)))
+        .await;
+    s.expect_error("init: a table of five million elements", got, 502, "table")
+        .await;
+
+    let got = s.init_body("{\"value\": {\"code\": ").await;
+    s.expect_error("init: truncated JSON", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.init_body("this is not JSON").await;
+    s.expect_error("init: malformed JSON", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.init_body("").await;
+    s.expect_error("init: empty body", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.init_body(json!({"value": "a string"}).to_string()).await;
+    s.expect_error("init: `value` a string", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.init_body(init_json(json!(12345), json!(true))).await;
+    s.expect_error("init: `code` a number", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.init_body(init_json(json!(noop_b64), json!("yes"))).await;
+    s.expect_error("init: `binary` a string", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s
+        .init_body(json!({"value": {"binary": true}}).to_string())
+        .await;
+    s.expect_error("init: no code", got, 502, msg::MISSING_CODE)
+        .await;
+
+    let huge = format!(
+        r#"{{"value": {{"binary": true, "code": "{}"}}}}"#,
+        "A".repeat(wow_protocol::MAX_INIT_BODY_BYTES)
+    );
+    let got = s.oversized("/oversized/init", huge).await;
+    s.expect_error("init: body over the init limit", got, 413, "over the limit")
+        .await;
+
+    let id = s.sandbox(&s.noop).await;
+    let got = s.rt.init(&id, &s.noop).await;
+    s.expect_error("init: a second init of a sandbox", got, 403, msg::REINIT)
+        .await;
+    s.rt.post(&route(&id, "destroy"), "").await;
+}
+
+async fn misbehaving_guests(s: &mut Suite) {
+    let got = s.run_guest(&wat(TRAP), json!({}), 30_000).await;
+    s.expect_error("guest: traps", got, 502, "trapped").await;
+
+    let got = s.run_guest(&wat(RECURSE), json!({}), 30_000).await;
+    s.expect_error(
+        "guest: recurses until its stack overflows",
+        got,
+        502,
+        "call stack",
+    )
+    .await;
+
+    let t = Instant::now();
+    let got = s.run_guest(&wat(LOOP), json!({}), 1_000).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "loop stopped after {:?}",
+        t.elapsed()
+    );
+    s.expect_error("guest: loops forever", got, 502, "exceeded its time limits")
+        .await;
+
+    let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
+    s.expect_error(
+        "guest: grows memory past its limit",
+        got,
+        502,
+        "memory limit of 67108864 bytes",
+    )
+    .await;
+
+    let got = s.run_guest(&flood(1), json!({}), 60_000).await;
+    s.expect_error("guest: writes 100 MiB to stdout", got, 502, "output limit")
+        .await;
+
+    let got = s.run_guest(&flood(2), json!({}), 60_000).await;
+    s.expect_error("guest: writes 100 MiB to stderr", got, 502, "output limit")
+        .await;
+
+    let got = s
+        .run_guest(&printer(b"{\"s\": \"\xff\xfe\"}\n"), json!({}), 30_000)
+        .await;
+    s.expect_error(
+        "guest: result is invalid UTF-8",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s
+        .run_guest(&printer(b"{\"unterminated\": [1, 2\n"), json!({}), 30_000)
+        .await;
+    s.expect_error(
+        "guest: result is invalid JSON",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s
+        .run_guest(&printer(br#"{"a": "\ud800"}"#), json!({}), 30_000)
+        .await;
+    s.expect_error(
+        "guest: result holds a lone surrogate escape",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s.run_guest(&printer(b"[1e999]\n"), json!({}), 30_000).await;
+    s.expect_error(
+        "guest: result holds an out-of-range number",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s
+        .run_guest(&printer(b"\"a string\"\n"), json!({}), 30_000)
+        .await;
+    s.expect_error(
+        "guest: result is not an object",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s.run_guest(&big_result(32), json!({}), 60_000).await;
+    s.expect_error(
+        "guest: result over 1 MiB",
+        got,
+        413,
+        "exceeded the allowed length",
+    )
+    .await;
+
+    let got = s.run_guest(&wat(EXIT_3), json!({}), 30_000).await;
+    s.expect_error(
+        "guest: exits 3 without a result",
+        got,
+        502,
+        msg::NOT_DICT_RESULT,
+    )
+    .await;
+
+    let got = s.run_guest(&wat(WILD_POINTER), json!({}), 30_000).await;
+    s.expect_error(
+        "guest: hands WASI a pointer outside its memory",
+        got,
+        502,
+        "out of bounds",
+    )
+    .await;
+
+    let data_oob = wat(
+        r#"(module (memory (export "memory") 1) (data (i32.const 70000) "x") (func (export "_start")))"#,
+    );
+    let got = s.run_guest(&data_oob, json!({}), 30_000).await;
+    s.expect_error(
+        "guest: a data segment outside its memory",
+        got,
+        502,
+        "out of bounds memory access",
+    )
+    .await;
+
+    let t = Instant::now();
+    let got = s
+        .run_guest(&workload("sleep"), json!({"ms": 60_000}), 1_000)
+        .await;
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "sleep stopped after {:?}",
+        t.elapsed()
+    );
+    s.expect_error(
+        "guest: sleeps past its deadline",
+        got,
+        502,
+        "exceeded its time limits",
+    )
+    .await;
+}
+
+async fn run_requests(s: &mut Suite) {
+    let got = s.run_body("{\"value\": {\"a\": [1, 2").await;
+    s.expect_error("run: truncated JSON", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.run_body("{value: 1}").await;
+    s.expect_error("run: malformed JSON", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.run_body(r#"{"value": "a string"}"#).await;
+    s.expect_error("run: `value` a string", got, 404, msg::NOT_DICT_ARG)
+        .await;
+
+    let got = s.run_body(r#"[{"value": {}}]"#).await;
+    s.expect_error("run: body is an array", got, 400, "Error unmarshaling")
+        .await;
+
+    let got = s.run_body(r#"{"value": {"s": "\ud800"}}"#).await;
+    s.expect_error(
+        "run: parameters hold a lone surrogate escape",
+        got,
+        400,
+        "Error unmarshaling",
+    )
+    .await;
+
+    let got = s
+        .run_body(json!({"value": {"s": "x".repeat(1024 * 1024)}}).to_string())
+        .await;
+    s.expect_error("run: parameters over 1 MiB", got, 413, "parameters are")
+        .await;
+
+    let id = s.sandbox(&s.noop).await;
+    let got = s
+        .oversized(
+            &route(&id, "run"),
+            format!(r#"{{"value": {{}}, "pad": "{}"}}"#, "y".repeat(2 << 20)),
+        )
+        .await;
+    s.rt.post(&route(&id, "destroy"), "").await;
+    s.expect_error("run: body over the run limit", got, 413, "over the limit")
+        .await;
+
+    let got = s.run_body("").await;
+    s.expect_ok("run: empty body (empty parameters)", got, json!({}))
+        .await;
+
+    let got = s
+        .run_body(json!({"value": {"k": 1}, "deadline": "1000"}).to_string())
+        .await;
+    s.expect_error(
+        "run: deadline long past",
+        got,
+        502,
+        "exceeded its time limits",
+    )
+    .await;
+
+    let got = s
+        .run_body(json!({"value": {"k": 2}, "deadline": u64::MAX.to_string()}).to_string())
+        .await;
+    s.expect_ok("run: deadline at the end of time", got, json!({"k": 2}))
+        .await;
+
+    let got = s
+        .run_body(
+            json!({"value": {"k": 3}, "deadline": "soon", "namespace": {"o": [1]}}).to_string(),
+        )
+        .await;
+    s.expect_ok(
+        "run: deadline not a number, context not a string",
+        got,
+        json!({"k": 3}),
+    )
+    .await;
+
+    let got = s.rt.run("no-such-sandbox", json!({})).await;
+    s.expect_error(
+        "run: unknown sandbox id",
+        got,
+        404,
+        "No sandbox named 'no-such-sandbox'",
+    )
+    .await;
+
+    let got = s.rt.post("/no-such-sandbox/destroy", "").await;
+    s.expect_error("destroy: unknown sandbox id", got, 404, "No sandbox named")
+        .await;
+
+    let got = s.rt.post("/%FF%FE/run", "{}").await;
+    s.expect_error("run: sandbox id that is not UTF-8", got, 400, "sandbox")
+        .await;
+
+    let got = s.rt.post("/a/b/c/run", "{}").await;
+    s.expect_error("unknown route", got, 404, "Not found").await;
+}
+
+async fn races(s: &mut Suite) {
+    // `/run` racing `/destroy` of the same sandbox: every run answers correctly or 404.
+    for round in 0..5 {
+        let id = s.sandbox(&s.noop).await;
+        let runs: Vec<_> = (0..24)
+            .map(|i| {
+                let params = json!({"round": round, "i": i});
+                let rt = &s.rt;
+                let id = id.clone();
+                async move { (params.clone(), rt.run(&id, params).await) }
+            })
+            .collect();
+        let destroy = async {
+            tokio::time::sleep(Duration::from_millis(5 * round)).await;
+            s.rt.post(&route(&id, "destroy"), "").await
+        };
+        let (results, destroyed) = tokio::join!(futures_join_all(runs), destroy);
+        assert_eq!(destroyed, (200, json!({"ok": true})));
+        for (params, (status, v)) in results {
+            match status {
+                200 => assert_eq!(v, params),
+                404 => assert!(v["error"].as_str().unwrap().contains("No sandbox named")),
+                _ => panic!("run racing destroy: {status} {v}"),
+            }
+        }
+        assert_eq!(s.rt.run(&id, json!({})).await.0, 404);
+    }
+    let got = s.rt.run("after-the-race", json!({})).await;
+    s.expect_error(
+        "run racing destroy of the same sandbox",
+        got,
+        404,
+        "No sandbox named",
+    )
+    .await;
+
+    // Concurrent inits of one id: one wins, the rest are refused as re-inits.
+    let id = format!("contested-{}", unique());
+    let inits: Vec<_> = (0..8).map(|_| s.rt.init(&id, &s.noop)).collect();
+    let results = futures_join_all(inits).await;
+    let wins = results.iter().filter(|(st, _)| *st == 200).count();
+    assert_eq!(wins, 1, "{results:?}");
+    for (st, v) in &results {
+        assert!(
+            *st == 200 || (*st == 403 && v["error"] == msg::REINIT),
+            "{st} {v}"
+        );
+    }
+    let got = s.rt.init(&id, &s.noop).await;
+    s.rt.post(&route(&id, "destroy"), "").await;
+    s.expect_error("concurrent inits of one sandbox", got, 403, msg::REINIT)
+        .await;
+}
+
+/// Joins futures concurrently on the current task, in order.
+async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::with_capacity(futs.len());
+    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    set.extend(done.into_iter().map(Option::unwrap));
+    set
+}
+
+/// Thousands of distinct modules through a small artifact cache: memory entries and disk bytes
+/// stay bounded, and destroyed sandboxes do not pile up.
+async fn cache_churn(s: &mut Suite) {
+    const N: usize = 2_000;
+    let tiny = wat(TINY);
+    let before = s.rt.get_text("/metrics").await;
+    let sandboxes_before = metric(&before, "wow_sandboxes");
+    let t = Instant::now();
+    let mut max_entries = 0;
+    for batch in 0..N / 100 {
+        let inits: Vec<_> = (0..100)
+            .map(|i| {
+                let n = batch * 100 + i;
+                let wasm = wow_artifacts::with_custom_section(
+                    &tiny,
+                    "wowbench-id",
+                    n.to_string().as_bytes(),
+                );
+                let rt = &s.rt;
+                async move {
+                    let id = format!("churn-{n}");
+                    let (st, v) = rt.init(&id, &wasm).await;
+                    assert_eq!((st, &v["artifact"]), (200, &json!("compiled")), "{v}");
+                    if n % 250 == 0 {
+                        assert_eq!(rt.run(&id, json!({})).await, (200, json!({"ok": true})));
+                    }
+                    assert_eq!(rt.post(&route(&id, "destroy"), "").await.0, 200);
+                }
+            })
+            .collect();
+        futures_join_all(inits).await;
+        let m = s.rt.get_text("/metrics").await;
+        max_entries = max_entries.max(metric(&m, "wow_artifact_cache_memory_entries"));
+        assert!(
+            metric(&m, "wow_artifact_cache_disk_bytes") <= 1 << 20,
+            "{m}"
+        );
+    }
+    let m = s.rt.get_text("/metrics").await;
+    assert!(max_entries <= 256, "memory entries reached {max_entries}");
+    assert!(metric(&m, "wow_artifact_compiles_total") >= N as u64, "{m}");
+    assert!(
+        metric(&m, "wow_artifact_cache_disk_evictions_total") > 0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "wow_sandboxes"), sandboxes_before, "{m}");
+    // What is on disk agrees with the metric.
+    let cache = s.rt.dir.join("cache");
+    let mut files = 0;
+    let mut bytes = 0;
+    for d in std::fs::read_dir(&cache).unwrap() {
+        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+            let f = f.unwrap();
+            files += 1;
+            bytes += f.metadata().unwrap().len();
+        }
+    }
+    assert!(bytes <= 1 << 20, "{files} files, {bytes} bytes on disk");
+    assert_eq!(bytes, metric(&m, "wow_artifact_cache_disk_bytes"));
+    println!(
+        "cache churn: {N} distinct inits and destroys in {:?}; at most {max_entries} modules in memory, {files} artifacts ({bytes} bytes) on disk",
+        t.elapsed()
+    );
+    let got = s.rt.run("churn-0", json!({})).await;
+    s.expect_error(
+        "thousands of distinct inits and destroys, small cache",
+        got,
+        404,
+        "No sandbox named",
+    )
+    .await;
+}
+
+/// `--max-sandboxes`: one more init is refused with 429, and room comes back on destroy. This
+/// executor allocates instances on demand, so the memory cases run without the pool's checks.
+async fn sandbox_cap() -> Vec<String> {
+    let mut s = Suite::start(&[
+        "--max-sandboxes",
+        "6",
+        "--memory-mb",
+        "64",
+        "--allocator",
+        "on-demand",
+        "--quiet-guests",
+    ])
+    .await;
+    // The bystander holds one place; `still_fine` needs one more.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(s.sandbox(&s.noop).await);
+    }
+    let got = s.rt.init("one-too-many", &s.noop).await;
+    let (st, v) = &got;
+    assert_eq!(*st, 200, "the sixth place is free: {v}");
+    let got2 = s.rt.init("two-too-many", &s.noop).await;
+    assert_eq!(s.rt.post("/one-too-many/destroy", "").await.0, 200);
+    s.expect_error("init past --max-sandboxes", got2, 429, "its limit")
+        .await;
+    // The default sandbox counts too.
+    assert_eq!(s.rt.init("fill", &s.noop).await.0, 200);
+    let got = s.rt.init("", &s.noop).await;
+    assert_eq!(s.rt.post("/fill/destroy", "").await.0, 200);
+    s.expect_error(
+        "default-sandbox init past --max-sandboxes",
+        got,
+        429,
+        "its limit",
+    )
+    .await;
+    for id in held {
+        assert_eq!(s.rt.post(&route(&id, "destroy"), "").await.0, 200);
+    }
+
+    // Without the pooling allocator's own checks, `/init` still refuses what cannot fit.
+    let huge_memory = wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
+    let got = s
+        .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
+        .await;
+    s.expect_error(
+        "init (on-demand allocator): initial memory over the memory limit",
+        got,
+        502,
+        "over the memory limit of 67108864 bytes",
+    )
+    .await;
+    let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
+    s.expect_error(
+        "guest (on-demand allocator): grows memory past its limit",
+        got,
+        502,
+        "memory limit of 67108864 bytes",
+    )
+    .await;
+    s.cases
+}
+
+#[tokio::test]
+async fn hostile_inputs_get_precise_errors_and_nothing_else_breaks() {
+    let t = Instant::now();
+    let mut s = Suite::start(&[
+        "--memory-mb",
+        "64",
+        "--output-bytes",
+        "8388608",
+        "--cache-mb",
+        "1",
+        "--quiet-guests",
+    ])
+    .await;
+    init_requests(&mut s).await;
+    misbehaving_guests(&mut s).await;
+    run_requests(&mut s).await;
+    races(&mut s).await;
+    cache_churn(&mut s).await;
+    let mut cases = std::mem::take(&mut s.cases);
+    cases.extend(sandbox_cap().await);
+
+    println!("wow-runtime hostile cases:");
+    for (i, c) in cases.iter().enumerate() {
+        println!("{:3}. {c}", i + 1);
+    }
+    println!("total: {} cases in {:?}", cases.len(), t.elapsed());
+    let distinct: HashSet<&String> = cases.iter().collect();
+    assert_eq!(distinct.len(), cases.len(), "case names repeat");
+    assert!(cases.len() >= 50, "only {} cases ran", cases.len());
+}
