@@ -77,6 +77,8 @@ pub struct InvokerStats {
     pub evictions: AtomicU64,
     pub expirations: AtomicU64,
     pub failed_starts: AtomicU64,
+    /// Sandboxes dropped because a run got no answer from them.
+    pub lost_sandboxes: AtomicU64,
 }
 
 pub struct Invoker<B: Backend + 'static> {
@@ -126,7 +128,7 @@ impl<B: Backend + 'static> Invoker<B> {
             match decision {
                 Decision::Warm(id, sb) => {
                     let reply = self.backend.run(&sb, params).await;
-                    self.release(id);
+                    self.finish(id, &sb, &reply).await;
                     return Outcome {
                         latency: start.elapsed(),
                         cold: false,
@@ -153,7 +155,7 @@ impl<B: Backend + 'static> Invoker<B> {
                     };
                     self.set_sandbox(id, sb.clone());
                     let reply = self.backend.run(&sb, params).await;
-                    self.release(id);
+                    self.finish(id, &sb, &reply).await;
                     return Outcome {
                         latency: start.elapsed(),
                         cold: true,
@@ -253,6 +255,19 @@ impl<B: Backend + 'static> Invoker<B> {
         let mut st = self.state.lock().unwrap();
         if let Some(e) = st.entries.iter_mut().find(|e| e.id == id) {
             e.sandbox = Some(sb);
+        }
+    }
+
+    /// Ends a run on sandbox `id`. A sandbox that did not answer at all (killed, OOM-killed,
+    /// its process gone) is dropped, so the next request starts a new one instead of failing
+    /// on it forever.
+    async fn finish(&self, id: u64, sb: &Sandbox, reply: &Result<RunReply>) {
+        if reply.is_err() {
+            self.stats.lost_sandboxes.fetch_add(1, Ordering::Relaxed);
+            self.remove(id);
+            let _ = self.backend.destroy(sb).await;
+        } else {
+            self.release(id);
         }
     }
 
@@ -413,6 +428,9 @@ pub(crate) mod tests {
         }
         async fn run(&self, sb: &Sandbox, _: &Value) -> Result<RunReply> {
             self.log.lock().unwrap().push(format!("run {}", sb.id));
+            if sb.id.starts_with("doomed") {
+                anyhow::bail!("connection refused");
+            }
             tokio::time::sleep(self.run_time).await;
             Ok(RunReply {
                 status: 200,
@@ -547,6 +565,25 @@ pub(crate) mod tests {
         assert_eq!(inv.stats.expirations.load(Ordering::Relaxed), 1);
         let again = inv.invoke("a", &Value::Null).await;
         assert!(again.cold, "an expired action starts cold again");
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_that_stops_answering_is_replaced() {
+        let inv = invoker(
+            Fake::new(Duration::from_millis(1)),
+            Policy {
+                max_sandboxes: 1,
+                per_sandbox: 1,
+                keep_alive: None,
+            },
+            &["doomed", "a"],
+        );
+        let o = inv.invoke("doomed", &Value::Null).await;
+        assert!(!o.ok() && o.error_text().unwrap().contains("connection refused"));
+        assert!(inv.sandboxes().is_empty(), "the dead sandbox is gone");
+        assert_eq!(inv.stats.lost_sandboxes.load(Ordering::Relaxed), 1);
+        // The cap is free again: another action starts without waiting for an eviction.
+        assert!(inv.invoke("a", &Value::Null).await.ok());
     }
 
     #[tokio::test]

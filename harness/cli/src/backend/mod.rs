@@ -161,6 +161,12 @@ pub trait Backend: Send + Sync {
     /// The shared client (same for both backends).
     fn client(&self) -> &ActionClient;
 
+    /// An error when the backend itself is gone (e.g. the executor process died), so an
+    /// experiment stops with a clear message instead of recording a wall of failed requests.
+    fn healthy(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// `/init` with the action's code; the harness times the whole call.
     fn init(
         &self,
@@ -231,6 +237,12 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Wasm(b) => b.client(),
             AnyBackend::Docker(b) => b.client(),
+        }
+    }
+    fn healthy(&self) -> Result<()> {
+        match self {
+            AnyBackend::Wasm(b) => b.healthy(),
+            AnyBackend::Docker(b) => b.healthy(),
         }
     }
 }

@@ -98,8 +98,13 @@ impl ExecutorProcess {
         Ok(ExecutorProcess { child, pid, url })
     }
 
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    /// `None` while running, else how it ended.
+    pub fn exit_status(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(None) => None,
+            Ok(Some(status)) => Some(status.to_string()),
+            Err(e) => Some(format!("unknown ({e})")),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -189,10 +194,7 @@ impl WasmBackend {
 
     /// False once a started executor has exited (crashed or was killed).
     pub fn alive(&self) -> bool {
-        match self.process.lock().unwrap().as_mut() {
-            Some(p) => p.alive(),
-            None => true,
-        }
+        self.healthy().is_ok()
     }
 
     /// The executor's `/health` document (allocator, limits, versions).
@@ -297,5 +299,19 @@ impl Backend for WasmBackend {
 
     fn client(&self) -> &ActionClient {
         &self.client
+    }
+
+    fn healthy(&self) -> Result<()> {
+        let mut guard = self.process.lock().unwrap();
+        let Some(p) = guard.as_mut() else {
+            return Ok(());
+        };
+        match p.exit_status() {
+            None => Ok(()),
+            Some(status) => bail!(
+                "the Wasm executor (pid {}) exited during the run: {status}",
+                p.pid
+            ),
+        }
     }
 }

@@ -110,6 +110,7 @@ async fn steps(
         )
         .await;
         ctx.rec.cancel.check()?;
+        b.healthy()?;
         super::throughput::record_load(ctx, s, inflight, rep, "step", &r)?;
         let mem = b.memory(&inv.sandboxes()).await?;
         let total = mem.total_bytes;

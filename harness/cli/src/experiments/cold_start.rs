@@ -193,6 +193,7 @@ async fn run_series(
                 sandboxes.extend(sb);
                 bar.inc(1);
             }
+            b.healthy()?;
             // The next level starts only when every sandbox of this one is gone.
             let destroys = sandboxes.iter().map(|sb| b.destroy(sb));
             for r in futures::future::join_all(destroys).await {

@@ -179,6 +179,7 @@ async fn run_plan(
                 }
             }
             settle(ctx, settle_for).await?;
+            b.healthy()?;
             let m = b.memory(&live).await?;
             record(ctx, s, n, rep, m.paper_per_sandbox, m.full_per_sandbox, &m.parts)?;
             if plan.variant.starts_with("module-") {

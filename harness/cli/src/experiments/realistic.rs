@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::backend::{ActionCode, BackendKind};
+use crate::backend::{ActionCode, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::recorder::Series;
@@ -156,6 +156,7 @@ async fn serve(
         outcomes.extend(c.await?);
     }
     ctx.rec.cancel.check()?;
+    inv.backend().healthy()?;
     outcomes.sort_by_key(|(i, _)| *i);
     let mut hist = wow_records::histogram::new_latency_histogram();
     let (mut cold, mut errors) = (0u64, 0u64);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::backend::{AnyBackend, BackendKind};
+use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::loadgen::{self, LoadResult, Sample};
@@ -162,6 +162,7 @@ async fn levels(
             )
             .await;
             ctx.rec.cancel.check()?;
+            inv.backend().healthy()?;
             record_load(ctx, s, clients, rep, "warm", &r)?;
             bar.inc(1);
         }
