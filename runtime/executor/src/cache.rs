@@ -244,7 +244,9 @@ impl ArtifactCache {
                 }
             }
         }
-        let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"))?;
+        let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"));
+        release_freed_memory();
+        let module = module?;
         if let Some(path) = self.disk_path(&digest) {
             match module.serialize() {
                 Ok(bytes) => {
@@ -345,6 +347,16 @@ impl ArtifactCache {
     pub fn disk_usage(&self) -> (usize, u64) {
         let t = self.tiers.lock().unwrap();
         (t.disk.len(), t.disk_total)
+    }
+}
+
+/// Compiling allocates far more than the module keeps; glibc holds freed memory in per-thread
+/// arenas, so without this the executor's RSS would carry every compilation's garbage.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

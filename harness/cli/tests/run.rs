@@ -1,0 +1,283 @@
+//! `wowbench run` as a user drives it: a smoke run of every experiment against the real
+//! backends (tiny settings), the run folder it leaves, and bad input.
+//!
+//! These tests need the Docker engine; without it they fail, saying so.
+
+mod harness;
+
+use harness::*;
+
+/// Each experiment in a tiny TOML suite through both backends.
+fn smoke(experiment_toml: &str, expect_series: &[(&str, &str)]) -> Run {
+    require_docker();
+    let run = wowbench_run(&["--quick"], experiment_toml);
+    assert!(run.ok(), "run failed:\n{}", run.stderr);
+    let meta = run.meta();
+    assert_eq!(meta["status"], "complete", "{meta}");
+    let records = run.records();
+    assert!(!records.is_empty());
+    for (backend, variant) in expect_series {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.backend == *backend && r.variant == *variant && r.ok),
+            "no successful {backend}/{variant} rows in {}",
+            run.dir.display()
+        );
+    }
+    assert!(run.dir.join("summary.csv").is_file());
+    assert!(run.dir.join("report/report.md").is_file());
+    assert_no_containers(&run.run_id);
+    run
+}
+
+#[test]
+fn cold_start_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "cold-start"
+levels = [1, 2]
+repetitions = 1
+workload = "noop"
+params = {}
+"#,
+        &[
+            ("wasm", "compile"),
+            ("wasm", "precompiled"),
+            ("docker", "create-start"),
+            ("docker", "prestarted"),
+            ("docker", "host-net"),
+        ],
+    );
+    let r = run.records();
+    // Every sample has all its phases; Docker's provision is split into its parts.
+    for phase in [
+        "provision",
+        "init",
+        "first_run",
+        "cold_start",
+        "first_response",
+    ] {
+        assert_eq!(
+            r.iter()
+                .filter(|x| x.phase == phase && x.variant == "precompiled")
+                .count(),
+            3,
+            "{phase}"
+        );
+    }
+    assert!(
+        r.iter()
+            .any(|x| x.backend == "docker" && x.phase == "ready")
+    );
+    // first_response = provision + init + first_run, per sample.
+    let get = |phase: &str| {
+        r.iter()
+            .find(|x| x.variant == "create-start" && x.concurrency == 1 && x.phase == phase)
+            .unwrap()
+            .value
+    };
+    let sum = get("provision") + get("init") + get("first_run");
+    assert!((get("first_response") - sum).abs() < 1.0);
+}
+
+#[test]
+fn memory_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "memory"
+sandboxes = [1, 3]
+module_size_sandboxes = 2
+settle_ms = 100
+"#,
+        &[
+            ("wasm", "distinct"),
+            ("wasm", "shared"),
+            ("docker", "create-start"),
+            ("wasm", "module-debug"),
+        ],
+    );
+    let r = run.records();
+    for (backend, variant) in [("wasm", "shared"), ("docker", "create-start")] {
+        for method in ["paper", "full"] {
+            let v = r
+                .iter()
+                .find(|x| {
+                    x.backend == backend
+                        && x.variant == variant
+                        && x.concurrency == 3
+                        && x.phase == method
+                        && x.metric == "memory_per_sandbox"
+                })
+                .unwrap_or_else(|| panic!("{backend} {variant} {method}"));
+            assert!(v.ok && v.value > 0.0, "{v:?}");
+        }
+    }
+    let size = |v: &str| {
+        r.iter()
+            .find(|x| x.variant == v && x.metric == "module_size")
+            .unwrap()
+            .value
+    };
+    assert!(size("module-debug") > size("module-release-lto"));
+}
+
+#[test]
+fn throughput_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "throughput"
+clients = [2]
+mixes = ["mixed"]
+configs = ["paper", "fair"]
+warmup_s = 0.5
+window_s = 1.5
+hash_target_ms = 5
+sleep_ms = 50
+"#,
+        &[
+            ("wasm", "precompiled"),
+            ("docker", "create-start"),
+            ("client", "loopback"),
+        ],
+    );
+    let r = run.records();
+    for backend in ["wasm", "docker"] {
+        for config in ["paper", "fair"] {
+            let t = r
+                .iter()
+                .find(|x| x.backend == backend && x.config == config && x.metric == "throughput")
+                .unwrap();
+            assert!(t.ok && t.value > 0.0, "{t:?}");
+        }
+    }
+    // A histogram per load group, and the calibration recorded.
+    let hists = std::fs::read_dir(run.dir.join("histograms"))
+        .unwrap()
+        .count();
+    assert!(hists >= 4, "{hists} histograms");
+    assert!(run.meta()["calibration"].to_string().contains("iterations"));
+    let ceiling = r
+        .iter()
+        .find(|x| x.phase == "ceiling" && x.metric == "throughput")
+        .unwrap();
+    assert!(ceiling.value > 100.0, "{ceiling:?}");
+}
+
+#[test]
+fn capacity_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "capacity"
+steps = [4, 8]
+sleep_ms = 100
+window_s = 1.0
+per_sandbox_concurrency = 4
+"#,
+        &[("wasm", "precompiled"), ("docker", "create-start")],
+    );
+    let r = run.records();
+    for backend in ["wasm", "docker"] {
+        assert!(
+            r.iter()
+                .any(|x| x.backend == backend && x.metric == "capacity"),
+            "{backend}: no capacity row"
+        );
+        assert!(
+            r.iter()
+                .any(|x| x.backend == backend && x.metric == "memory_total" && x.ok)
+        );
+    }
+}
+
+#[test]
+fn realistic_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "realistic"
+actions = 6
+requests = 40
+clients = 2
+hash_target_ms = 5
+sleep_ms = 20
+"#,
+        &[("wasm", "precompiled"), ("docker", "create-start")],
+    );
+    let r = run.records();
+    for backend in ["wasm", "docker"] {
+        let n = r
+            .iter()
+            .filter(|x| x.backend == backend && x.metric == "latency")
+            .count();
+        assert_eq!(n, 40, "{backend}: one row per request");
+        let cold = r
+            .iter()
+            .find(|x| x.backend == backend && x.metric == "cold_fraction")
+            .unwrap();
+        // 6 actions through a cap of 4 sandboxes: some requests must start cold.
+        assert!(cold.value > 0.0 && cold.value < 1.0, "{cold:?}");
+    }
+}
+
+#[test]
+fn ladder_smoke() {
+    let run = smoke(
+        r#"
+[[experiment]]
+kind = "ladder"
+repetitions = 3
+docker_samples = 2
+"#,
+        &[("wasm", "in-process"), ("docker", "create-start")],
+    );
+    let r = run.records();
+    for step in wow_runtime::ladder::STEPS {
+        assert_eq!(
+            r.iter().filter(|x| x.phase == step && x.ok).count(),
+            3,
+            "{step}"
+        );
+    }
+}
+
+#[test]
+fn bad_targets_and_options_are_clear_errors() {
+    let out = wowbench(&["run", "cold-stat"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown experiment") && err.contains("cold-start"),
+        "{err}"
+    );
+
+    let out = wowbench(&["run", "cold-start", "--backends", "wasm,podman"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("podman"));
+
+    let out = wowbench(&["run", "cold-start", "--device", "pi9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pi3"));
+}
+
+#[test]
+fn list_shows_what_can_be_run() {
+    let out = wowbench(&["list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "cold-start",
+        "realistic",
+        "quick",
+        "paper",
+        "pi3",
+        "prestarted",
+        "image",
+    ] {
+        assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+}
