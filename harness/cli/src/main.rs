@@ -22,6 +22,9 @@ enum Command {
     List(cmd::list::ListArgs),
     /// Write a run folder's report: charts, report.md and index.html.
     Report(cmd::report::ReportArgs),
+    /// Keep steady mixed load on both backends for a while and report how the executor's memory,
+    /// descriptors and threads grew, and whether containers were left behind.
+    Soak(cmd::soak::SoakArgs),
     /// Build the workloads for wasm32-wasip1 and static musl, and the action proxy (skips what
     /// is up to date).
     Build(cmd::build::BuildArgs),
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => cmd::run::run(args),
         Command::List(args) => cmd::list::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Soak(args) => cmd::soak::run(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Clean(args) => cmd::clean::run(args),
         Command::DockerProbe(args) => cmd::docker_probe::run(args),

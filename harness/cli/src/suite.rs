@@ -46,6 +46,7 @@ pub enum ExperimentSpec {
     Capacity(CapacitySpec),
     Realistic(RealisticSpec),
     Ladder(LadderSpec),
+    Soak(SoakSpec),
 }
 
 impl ExperimentSpec {
@@ -57,6 +58,7 @@ impl ExperimentSpec {
             ExperimentSpec::Capacity(_) => "capacity",
             ExperimentSpec::Realistic(_) => "realistic",
             ExperimentSpec::Ladder(_) => "ladder",
+            ExperimentSpec::Soak(_) => "soak",
         }
     }
 
@@ -109,6 +111,7 @@ impl ExperimentSpec {
                 docker_samples: 3,
                 ..s
             }),
+            soak @ ExperimentSpec::Soak(_) => soak,
         })
     }
 
@@ -121,6 +124,7 @@ impl ExperimentSpec {
             ExperimentSpec::Capacity(s) => s.repetitions = n,
             ExperimentSpec::Realistic(s) => s.repetitions = n,
             ExperimentSpec::Ladder(s) => s.repetitions = n,
+            ExperimentSpec::Soak(_) => {}
         }
     }
 }
@@ -332,6 +336,30 @@ impl Default for LadderSpec {
             repetitions: 50,
             workload: "noop".into(),
             docker_samples: 10,
+        }
+    }
+}
+
+/// `soak`: steady mixed load for a long time, sampling for leaks (`wowbench soak`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoakSpec {
+    pub minutes: f64,
+    /// Seconds between readings.
+    pub sample_s: f64,
+    /// Readings before this are warm-up; growth is measured from the first one after it.
+    pub warmup_s: f64,
+    /// Closed-loop clients per backend.
+    pub clients: u32,
+}
+
+impl Default for SoakSpec {
+    fn default() -> Self {
+        SoakSpec {
+            minutes: 10.0,
+            sample_s: 10.0,
+            warmup_s: 60.0,
+            clients: 4,
         }
     }
 }

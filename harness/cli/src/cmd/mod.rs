@@ -6,3 +6,4 @@ pub mod docker_probe;
 pub mod list;
 pub mod report;
 pub mod run;
+pub mod soak;

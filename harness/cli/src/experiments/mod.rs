@@ -21,5 +21,6 @@ pub async fn run(ctx: &Ctx, spec: &ExperimentSpec) -> Result<()> {
         ExperimentSpec::Capacity(s) => capacity::run(ctx, s).await,
         ExperimentSpec::Realistic(s) => realistic::run(ctx, s).await,
         ExperimentSpec::Ladder(s) => ladder::run(ctx, s).await,
+        ExperimentSpec::Soak(s) => crate::soak::run(ctx, s).await.map(|_| ()),
     }
 }
