@@ -226,11 +226,11 @@ pub async fn run(ctx: &Ctx, spec: &SoakSpec) -> Result<()> {
     for (_, b, _) in &invokers {
         ctx.release(b).await;
     }
-    if let Some(AnyBackend::Docker(d)) = docker.as_deref() {
-        if let Some(left) = engine_containers(d).await {
-            ctx.rec
-                .put(&s, 0, 0, "after", "containers", left as f64, "count")?;
-        }
+    if let Some(AnyBackend::Docker(d)) = docker.as_deref()
+        && let Some(left) = engine_containers(d).await
+    {
+        ctx.rec
+            .put(&s, 0, 0, "after", "containers", left as f64, "count")?;
     }
     if let Some(e) = first_error.lock().unwrap().clone() {
         ctx.note(format!("soak: first error: {e}"));
