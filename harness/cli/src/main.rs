@@ -22,6 +22,8 @@ enum Command {
     List(cmd::list::ListArgs),
     /// Write a run folder's report: charts, report.md and index.html.
     Report(cmd::report::ReportArgs),
+    /// Compare two run folders group by group and fail (exit 1) on a significant regression.
+    Compare(cmd::compare::CompareArgs),
     /// Keep steady mixed load on both backends for a while and report how the executor's memory,
     /// descriptors and threads grew, and whether containers were left behind.
     Soak(cmd::soak::SoakArgs),
@@ -47,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::List(args) => cmd::list::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Soak(args) => cmd::soak::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Clean(args) => cmd::clean::run(args),
         Command::DockerProbe(args) => cmd::docker_probe::run(args),

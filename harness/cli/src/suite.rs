@@ -410,6 +410,7 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
+            repetitions: 3,
             module_sizes: false,
             wasm_variants: vec!["shared".into()],
             ..MemorySpec::default()
@@ -420,6 +421,7 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             configs: vec!["fair".into()],
             warmup_s: 1.0,
             window_s: 5.0,
+            repetitions: 3,
             ..ThroughputSpec::default()
         }),
         ExperimentSpec::Ladder(LadderSpec {

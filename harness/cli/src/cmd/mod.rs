@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod clean;
+pub mod compare;
 pub mod docker_probe;
 pub mod list;
 pub mod report;
