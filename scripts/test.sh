@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite (the README's second command, and what CI runs).
+#
+# Installs the Debian packages some tests drive (headless Chromium for the report page,
+# qemu-user-static and the aarch64 cross linker for the ARM smoke test) when they are missing,
+# checks the Docker engine, then runs every Rust test and the aarch64 smoke test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
+if ((${#need[@]})); then
+    echo "installing ${need[*]} (Debian packages the tests need)" >&2
+    sudo_=""
+    [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+    $sudo_ apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    echo "error: the Docker engine is not reachable; the Docker tests need it (start dockerd)" >&2
+    exit 1
+fi
+
+cargo test --workspace --no-fail-fast
+scripts/aarch64-smoke.sh
