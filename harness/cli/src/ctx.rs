@@ -90,6 +90,21 @@ impl Ctx {
             .collect()
     }
 
+    /// The (backend, variant) series an experiment with these lists runs, Wasm first.
+    pub fn series(&self, wasm: &[String], docker: &[String]) -> Vec<(BackendKind, String)> {
+        let mut out: Vec<(BackendKind, String)> = self
+            .variants_of(BackendKind::Wasm, wasm)
+            .into_iter()
+            .map(|v| (BackendKind::Wasm, v))
+            .collect();
+        out.extend(
+            self.variants_of(BackendKind::Docker, docker)
+                .into_iter()
+                .map(|v| (BackendKind::Docker, v)),
+        );
+        out
+    }
+
     /// The workload an experiment uses: `--workloads`' first entry, else its own.
     pub fn workload<'a>(&'a self, default: &'a str) -> &'a str {
         self.workloads

@@ -48,6 +48,16 @@ impl Outcome {
             Err(e) => Some(format!("{e:#}")),
         }
     }
+
+    /// What the load generator records of it.
+    pub fn sample(&self) -> crate::loadgen::Sample {
+        crate::loadgen::Sample {
+            latency: self.latency,
+            ok: self.ok(),
+            cold: self.cold,
+            error: self.error_text(),
+        }
+    }
 }
 
 struct Entry {

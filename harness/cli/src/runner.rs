@@ -37,6 +37,29 @@ pub struct RunOptions {
     pub command: Vec<String>,
 }
 
+impl RunOptions {
+    /// A run of `suite` on `backends` with everything else at its default: the repository's
+    /// artifacts, `results/` in the repository, the `host` device.
+    pub fn new(suite: Suite, backends: Vec<BackendKind>) -> RunOptions {
+        let build = BuildOptions::for_repo();
+        RunOptions {
+            suite,
+            backends,
+            variants: None,
+            workloads: None,
+            device: "host".into(),
+            out: build.root.join("results"),
+            run_id: None,
+            docker_host: None,
+            wasm_url: None,
+            build,
+            artifacts: None,
+            quiet: false,
+            command: std::env::args().collect(),
+        }
+    }
+}
+
 /// What a run left behind.
 pub struct RunOutcome {
     pub dir: RunDir,

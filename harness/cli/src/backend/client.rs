@@ -108,43 +108,44 @@ impl ActionClient {
     }
 
     pub async fn init(&self, url: &str, body: Bytes) -> Result<InitReply> {
-        let t = Instant::now();
-        let resp = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .timeout(self.init_timeout)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.with_context(|| format!("POST {url}"))?;
+        let (status, elapsed, body) = self.post(url, body, self.init_timeout).await?;
         Ok(InitReply {
             status,
-            elapsed: t.elapsed(),
+            elapsed,
             body,
         })
     }
 
     pub async fn run(&self, url: &str, body: Bytes) -> Result<RunReply> {
+        let timeout = self.run_timeout + Duration::from_secs(5);
+        let (status, elapsed, body) = self.post(url, body, timeout).await?;
+        Ok(RunReply {
+            status,
+            elapsed,
+            body,
+        })
+    }
+
+    /// One timed POST: status, time from sending to the whole body read, body.
+    async fn post(
+        &self,
+        url: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(u16, Duration, Bytes)> {
         let t = Instant::now();
         let resp = self
             .http
             .post(url)
             .header("content-type", "application/json")
-            .timeout(self.run_timeout + Duration::from_secs(5))
+            .timeout(timeout)
             .body(body)
             .send()
             .await
             .with_context(|| format!("POST {url}"))?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.with_context(|| format!("POST {url}"))?;
-        Ok(RunReply {
-            status,
-            elapsed: t.elapsed(),
-            body,
-        })
+        Ok((status, t.elapsed(), body))
     }
 
     /// One GET with a short timeout; true on a 200. Used to poll readiness.

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use wow_artifacts::BuildOptions;
 use wow_records::RunStatus;
 use wowbench::backend::BackendKind;
 use wowbench::runner::{self, RunOptions};
@@ -99,26 +98,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         .iter()
         .map(|b| BackendKind::parse(b))
         .collect::<Result<Vec<_>>>()?;
-    let build = BuildOptions::for_repo();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| build.root.join("results"));
-    let opts = RunOptions {
-        suite,
-        backends,
-        variants: args.variants,
-        workloads: args.workloads,
-        device: args.device,
-        out,
-        run_id: args.run_id,
-        docker_host: args.docker_host,
-        wasm_url: args.wasm_url,
-        build,
-        artifacts: args.artifacts,
-        quiet: args.quiet,
-        command: std::env::args().collect(),
-    };
+    let mut opts = RunOptions::new(suite, backends);
+    if let Some(out) = args.out {
+        opts.out = out;
+    }
+    opts.variants = args.variants;
+    opts.workloads = args.workloads;
+    opts.device = args.device;
+    opts.run_id = args.run_id;
+    opts.docker_host = args.docker_host;
+    opts.wasm_url = args.wasm_url;
+    opts.artifacts = args.artifacts;
+    opts.quiet = args.quiet;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

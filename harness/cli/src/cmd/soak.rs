@@ -4,7 +4,6 @@
 use anyhow::Result;
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use wow_artifacts::BuildOptions;
 use wow_records::{RunDir, RunStatus};
 use wowbench::backend::BackendKind;
 use wowbench::runner::{self, RunOptions};
@@ -47,33 +46,21 @@ pub fn run(args: SoakArgs) -> Result<()> {
         warmup_s: args.warmup_s,
         clients: args.clients,
     };
-    let build = BuildOptions::for_repo();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| build.root.join("results"));
-    let opts = RunOptions {
-        suite: Suite {
-            name: "soak".into(),
-            experiments: vec![ExperimentSpec::Soak(spec.clone())],
-        },
-        backends: args
-            .backends
-            .iter()
-            .map(|b| BackendKind::parse(b))
-            .collect::<Result<_>>()?,
-        variants: None,
-        workloads: None,
-        device: "host".into(),
-        out,
-        run_id: None,
-        docker_host: args.docker_host,
-        wasm_url: None,
-        build,
-        artifacts: None,
-        quiet: args.quiet,
-        command: std::env::args().collect(),
+    let suite = Suite {
+        name: "soak".into(),
+        experiments: vec![ExperimentSpec::Soak(spec.clone())],
     };
+    let backends = args
+        .backends
+        .iter()
+        .map(|b| BackendKind::parse(b))
+        .collect::<Result<_>>()?;
+    let mut opts = RunOptions::new(suite, backends);
+    if let Some(out) = args.out {
+        opts.out = out;
+    }
+    opts.docker_host = args.docker_host;
+    opts.quiet = args.quiet;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
-use crate::loadgen::{self, Sample};
+use crate::loadgen;
 use crate::recorder::Series;
 use crate::suite::CapacitySpec;
 
@@ -97,15 +97,7 @@ async fn steps(
             &ctx.rec.cancel,
             move |_, _| {
                 let (inv, p) = (inv2.clone(), p.clone());
-                async move {
-                    let o = inv.invoke("sleep", &p).await;
-                    Sample {
-                        latency: o.latency,
-                        ok: o.ok(),
-                        cold: o.cold,
-                        error: o.error_text(),
-                    }
-                }
+                async move { inv.invoke("sleep", &p).await.sample() }
             },
         )
         .await;

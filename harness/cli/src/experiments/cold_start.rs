@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::backend::{ActionCode, AnyBackend, Backend, BackendKind, ProvisionTiming};
+use crate::backend::{ActionCode, AnyBackend, Backend, ProvisionTiming};
 use crate::ctx::Ctx;
 use crate::recorder::Series;
 use crate::suite::ColdStartSpec;
@@ -110,16 +110,7 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
     let workload = ctx.workload(&spec.workload).to_string();
     let base = ctx.code(&workload)?;
     let wasm = ctx.wasm_bytes(&workload)?;
-    let mut series = Vec::new();
-    for kind in [BackendKind::Wasm, BackendKind::Docker] {
-        let listed = match kind {
-            BackendKind::Wasm => &spec.wasm_variants,
-            BackendKind::Docker => &spec.docker_variants,
-        };
-        for v in ctx.variants_of(kind, listed) {
-            series.push((kind, v));
-        }
-    }
+    let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let per_series: u64 =
         spec.levels.iter().map(|l| *l as u64).sum::<u64>() * spec.repetitions as u64;
     let bar = ctx.rec.bar(per_series * series.len() as u64, "cold-start");

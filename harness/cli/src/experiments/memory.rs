@@ -31,25 +31,22 @@ struct Plan {
 pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
     let workload = ctx.workload(&spec.workload).to_string();
     let base = ctx.code(&workload)?;
-    let mut plans = Vec::new();
-    for v in ctx.variants_of(BackendKind::Wasm, &spec.wasm_variants) {
-        plans.push(Plan {
-            kind: BackendKind::Wasm,
-            distinct: v == "distinct",
-            variant: v,
+    let wasm = ctx.wasm_bytes(&workload)?;
+    let mut plans: Vec<Plan> = ctx
+        .series(&spec.wasm_variants, &spec.docker_variants)
+        .into_iter()
+        .map(|(kind, variant)| Plan {
+            kind,
+            distinct: variant == "distinct",
+            variant,
             levels: spec.sandboxes.clone(),
-            wasm: ctx.wasm_bytes(&workload)?,
-        });
-    }
-    for v in ctx.variants_of(BackendKind::Docker, &spec.docker_variants) {
-        plans.push(Plan {
-            kind: BackendKind::Docker,
-            variant: v,
-            levels: spec.sandboxes.clone(),
-            wasm: vec![],
-            distinct: false,
-        });
-    }
+            wasm: if kind == BackendKind::Wasm {
+                wasm.clone()
+            } else {
+                vec![]
+            },
+        })
+        .collect();
     if spec.module_sizes && ctx.wants(BackendKind::Wasm) {
         for v in [
             wow_artifacts::VARIANT_RELEASE_LTO,

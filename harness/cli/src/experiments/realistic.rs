@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::backend::{ActionCode, Backend, BackendKind};
+use crate::backend::{ActionCode, Backend};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::recorder::Series;
@@ -55,16 +55,7 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
     let seq = Arc::new(sequence(spec));
     let cap = (spec.memory_budget_mb / spec.action_memory_mb.max(1)).max(1) as usize;
 
-    let mut series = Vec::new();
-    for kind in [BackendKind::Wasm, BackendKind::Docker] {
-        let listed = match kind {
-            BackendKind::Wasm => &spec.wasm_variants,
-            BackendKind::Docker => &spec.docker_variants,
-        };
-        for v in ctx.variants_of(kind, listed) {
-            series.push((kind, v));
-        }
-    }
+    let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let bar = ctx.rec.bar(
         series.len() as u64 * spec.requests as u64 * spec.repetitions as u64,
         "realistic",

@@ -121,6 +121,28 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
     Ok(())
 }
 
+/// The requests of a mix: which action request `seq` of `client` calls, with its parameters.
+#[derive(Clone)]
+struct MixRequests {
+    inv: Arc<Invoker<AnyBackend>>,
+    cpu: Arc<Value>,
+    io: Arc<Value>,
+    seed: u64,
+    share: f64,
+}
+
+impl MixRequests {
+    fn send(&self, client: usize, seq: u64) -> impl Future<Output = Sample> + Send + use<> {
+        let (action, params) = if is_cpu(self.seed, self.share, client, seq) {
+            ("hash", self.cpu.clone())
+        } else {
+            ("sleep", self.io.clone())
+        };
+        let inv = self.inv.clone();
+        async move { inv.invoke(action, &params).await.sample() }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn levels(
     ctx: &Ctx,
@@ -132,33 +154,25 @@ async fn levels(
     io_params: &Value,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
+    let requests = MixRequests {
+        inv: inv.clone(),
+        cpu: Arc::new(cpu_params.clone()),
+        io: Arc::new(io_params.clone()),
+        seed: spec.seed,
+        share: mix.cpu_share,
+    };
+    let warmup = Duration::from_secs_f64(spec.warmup_s);
+    let window = Duration::from_secs_f64(spec.window_s);
     for &clients in &spec.clients {
         for rep in 0..spec.repetitions {
             ctx.rec.cancel.check()?;
-            let (inv2, cpu, io) = (inv.clone(), cpu_params.clone(), io_params.clone());
-            let (seed, share) = (spec.seed, mix.cpu_share);
+            let reqs = requests.clone();
             let r = loadgen::closed_loop(
                 clients as usize,
-                Duration::from_secs_f64(spec.warmup_s),
-                Duration::from_secs_f64(spec.window_s),
+                warmup,
+                window,
                 &ctx.rec.cancel,
-                move |client, seq| {
-                    let inv = inv2.clone();
-                    let (action, params) = if is_cpu(seed, share, client, seq) {
-                        ("hash", cpu.clone())
-                    } else {
-                        ("sleep", io.clone())
-                    };
-                    async move {
-                        let o = inv.invoke(action, &params).await;
-                        Sample {
-                            latency: o.latency,
-                            ok: o.ok(),
-                            cold: o.cold,
-                            error: o.error_text(),
-                        }
-                    }
-                },
+                move |c, n| reqs.send(c, n),
             )
             .await;
             ctx.rec.cancel.check()?;
@@ -167,32 +181,15 @@ async fn levels(
             bar.inc(1);
         }
         for &rate in &spec.open_loop_rps {
-            let (inv2, cpu, io) = (inv.clone(), cpu_params.clone(), io_params.clone());
-            let (seed, share) = (spec.seed, mix.cpu_share);
+            let reqs = requests.clone();
             let r = loadgen::open_loop(
                 rate,
-                Duration::from_secs_f64(spec.warmup_s),
-                Duration::from_secs_f64(spec.window_s),
+                warmup,
+                window,
                 spec.seed,
                 10_000,
                 &ctx.rec.cancel,
-                move |seq| {
-                    let inv = inv2.clone();
-                    let (action, params) = if is_cpu(seed, share, 0, seq) {
-                        ("hash", cpu.clone())
-                    } else {
-                        ("sleep", io.clone())
-                    };
-                    async move {
-                        let o = inv.invoke(action, &params).await;
-                        Sample {
-                            latency: o.latency,
-                            ok: o.ok(),
-                            cold: o.cold,
-                            error: o.error_text(),
-                        }
-                    }
-                },
+                move |n| reqs.send(0, n),
             )
             .await;
             record_load(ctx, s, rate.round() as u32, 0, "open-loop", &r)?;
