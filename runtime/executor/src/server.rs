@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use wow_protocol::body::BodyError;
 use wow_protocol::{Failure, InitRequest, MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, RunRequest};
 
 use crate::executor::{DEFAULT_SANDBOX, Executor};
@@ -70,26 +71,20 @@ fn failure(exec: &Executor, f: Failure) -> Response {
     json(status, f.body())
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Failure> {
-    use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::TooLarge(format!(
-            "The request body is over the limit of {limit} bytes."
-        ))),
-        Err(e) => Err(Failure::BadRequest(format!(
-            "Error reading request body: {e}"
-        ))),
-    }
+/// The request body, up to `limit`; an oversized one is drained (up to as much again, at least
+/// 16 MiB) so its sender sees the 413.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    wow_protocol::body::read_limited(body, limit, limit.max(16 << 20)).await
 }
 
-/// The answer to a body that was not read to its end (over the limit, or broken off): the rest
-/// of it is still on the connection, which the server then closes, so the client is told not
-/// to send its next request there.
-fn unread_body(exec: &Executor, f: Failure) -> Response {
-    let mut r = failure(exec, f);
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+/// The answer to a body that could not be read: when its rest is still on the connection, the
+/// connection is closed and the client told so.
+fn unread_body(exec: &Executor, e: BodyError) -> Response {
+    let mut r = failure(exec, e.failure);
+    if e.unread {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     r
 }
 

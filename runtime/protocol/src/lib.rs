@@ -8,6 +8,9 @@
 //! Guest contract (the workloads'): parameters JSON on stdin, the result JSON object or array is
 //! the last line of stdout, everything before it and all of stderr are logs.
 
+#[cfg(feature = "server")]
+pub mod body;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -103,14 +103,8 @@ impl Drop for InitClaim<'_> {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route(
-            "/init",
-            post(init).layer(DefaultBodyLimit::max(MAX_INIT_BODY_BYTES)),
-        )
-        .route(
-            "/run",
-            post(run).layer(DefaultBodyLimit::max(MAX_RUN_BODY_BYTES)),
-        )
+        .route("/init", post(init).layer(DefaultBodyLimit::disable()))
+        .route("/run", post(run).layer(DefaultBodyLimit::disable()))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -135,8 +129,17 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-async fn init(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let unread = body.is_err();
+/// The request body, up to `limit`; an oversized one is drained (up to as much again, at least
+/// 16 MiB) so its sender sees the 413. Also says whether its rest is still on the connection.
+async fn read_body(body: Body, limit: usize) -> (Result<Bytes, Failure>, bool) {
+    match wow_protocol::body::read_limited(body, limit, limit.max(16 << 20)).await {
+        Ok(b) => (Ok(b), false),
+        Err(e) => (Err(e.failure), e.unread),
+    }
+}
+
+async fn init(State(app): State<Arc<App>>, body: Body) -> Response {
+    let (body, unread) = read_body(body, MAX_INIT_BODY_BYTES).await;
     let response = match init_action(&app, body).await {
         Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
         Err(f) => {
@@ -158,9 +161,9 @@ fn close_if(unread: bool, mut response: Response) -> Response {
     response
 }
 
-async fn init_action(app: &App, body: Result<Bytes, BytesRejection>) -> Result<(), Failure> {
+async fn init_action(app: &App, body: Result<Bytes, Failure>) -> Result<(), Failure> {
     let claim = InitClaim::claim(app).ok_or(Failure::Reinit)?;
-    let body = body.map_err(|r| body_failure(r, MAX_INIT_BODY_BYTES))?;
+    let body = body?;
     let req = InitRequest::parse(&body)?;
     drop(body);
     let installed = install::install(&req, &app.opts.action_dir).await?;
@@ -172,19 +175,16 @@ async fn init_action(app: &App, body: Result<Bytes, BytesRejection>) -> Result<(
     Ok(())
 }
 
-async fn run(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let unread = body.is_err();
+async fn run(State(app): State<Arc<App>>, body: Body) -> Response {
+    let (body, unread) = read_body(body, MAX_RUN_BODY_BYTES).await;
     close_if(unread, run_action(&app, body).await)
 }
 
-async fn run_action(app: &App, body: Result<Bytes, BytesRejection>) -> Response {
+async fn run_action(app: &App, body: Result<Bytes, Failure>) -> Response {
     let Some(action) = app.ready() else {
         return failure(&Failure::NotInitialized);
     };
-    let req = match body
-        .map_err(|r| body_failure(r, MAX_RUN_BODY_BYTES))
-        .and_then(|body| RunRequest::parse(&body))
-    {
+    let req = match body.and_then(|body| RunRequest::parse(&body)) {
         Ok(req) => req,
         Err(f) => return failure(&f),
     };
@@ -239,16 +239,6 @@ fn respond(outcome: Outcome) -> Response {
     };
     response.headers_mut().insert(EXEC_HEADER, exec_us);
     response
-}
-
-fn body_failure(rejection: BytesRejection, limit: usize) -> Failure {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Failure::TooLarge(format!(
-            "The request body is over the limit of {limit} bytes."
-        ))
-    } else {
-        Failure::BadRequest(rejection.body_text())
-    }
 }
 
 fn failure(f: &Failure) -> Response {
