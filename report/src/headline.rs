@@ -21,7 +21,8 @@
 //! - `throughput-cpu-{paper,fair}`: `median(throughput, wasm precompiled, C) / median(throughput,
 //!   docker create-start, C)`, workload `hash`, phase `warm`, at the largest client level `C`
 //!   both measured (the paper compared at saturation).
-//! - `capacity`: `median(capacity, wasm) / median(capacity, docker)`, experiment `capacity`,
+//! - `capacity`: `median(capacity, wasm) / median(capacity, docker)`, experiment `capacity`
+//!   (shown as `≥` when wasm held at every load step tried, so its capacity is a lower bound),
 //!   phase `max`: in-flight `sleep` invocations sustained with p99 within the bound and memory
 //!   within the budget. Absent when either backend held no step.
 //! - `realistic-p50-<backend>-<variant>` / `realistic-p99-…`: the median over repetitions of the
@@ -54,6 +55,9 @@ pub enum Kind {
     Change,
     /// A plain ratio, shown as `3.50×`.
     Ratio,
+    /// A ratio known only from below (the numerator held at every load step tried), shown as
+    /// `≥ 3.50×`.
+    RatioAtLeast,
     /// Microseconds, shown in a readable unit.
     LatencyUs,
     /// A share of requests, shown as a percentage.
@@ -92,6 +96,7 @@ impl Headline {
             Some(v) => match self.kind {
                 Kind::Change => fmt::change(v),
                 Kind::Ratio => fmt::ratio(v),
+                Kind::RatioAtLeast => format!("≥ {}", fmt::ratio(v)),
                 Kind::LatencyUs => fmt::duration_us(v),
                 Kind::Fraction => fmt::percent(v),
             },
@@ -504,8 +509,24 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             .copied()
     };
     let (w, d) = (pick(WASM), pick(DOCKER));
+    // A capacity equal to the largest step tried held at every step: only a lower bound.
+    let largest_step = |backend: &str| {
+        summary
+            .iter()
+            .filter(|r| {
+                r.device == device
+                    && r.experiment == "capacity"
+                    && r.phase == "step"
+                    && r.metric == "throughput"
+                    && r.backend == backend
+            })
+            .map(|r| r.concurrency)
+            .max()
+    };
+    let held_everywhere =
+        |r: &SummaryRow| largest_step(&r.backend).is_some_and(|top| med(r) >= top as f64);
     let value = match (w, d) {
-        (Some(w), Some(d)) if measured(w) && measured(d) => Some((w, d)),
+        (Some(w), Some(d)) if measured(w) && measured(d) && !held_everywhere(d) => Some((w, d)),
         _ => None,
     };
     match value {
@@ -516,11 +537,16 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             claim,
             short: short.clone(),
             definition: definition.into(),
-            kind: Kind::Ratio,
+            kind: if held_everywhere(w) {
+                Kind::RatioAtLeast
+            } else {
+                Kind::Ratio
+            },
             value: Some(med(w) / med(d)),
             setup: format!(
-                "{device}, {}: {} vs {} in flight (medians, n = {} / {})",
+                "{device}, {}: {}{} vs {} in flight (medians, n = {} / {})",
                 w.workload,
+                if held_everywhere(w) { "≥ " } else { "" },
                 fmt::sig3(med(w)),
                 fmt::sig3(med(d)),
                 w.n,
@@ -536,7 +562,8 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                     (None, _) => "no wasm capacity series".into(),
                     (_, None) => "no docker capacity series".into(),
                     (Some(w), _) if !measured(w) => "wasm held at no load step".into(),
-                    _ => "docker held at no load step".into(),
+                    (_, Some(d)) if !measured(d) => "docker held at no load step".into(),
+                    _ => "docker held at every load step tried: raise the steps".into(),
                 }
             };
             out.push(missing(
@@ -657,5 +684,90 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        backend: &str,
+        variant: &str,
+        conc: u32,
+        phase: &str,
+        metric: &str,
+        v: f64,
+    ) -> SummaryRow {
+        SummaryRow {
+            experiment: "capacity".into(),
+            backend: backend.into(),
+            variant: variant.into(),
+            config: "default".into(),
+            workload: "sleep".into(),
+            device: "host".into(),
+            concurrency: conc,
+            phase: phase.into(),
+            metric: metric.into(),
+            unit: "count".into(),
+            n: 1,
+            failed: 0,
+            mean: Some(v),
+            median: Some(v),
+            p90: Some(v),
+            p99: Some(v),
+            min: Some(v),
+            max: Some(v),
+            stddev: Some(0.0),
+            ci95_low: Some(v),
+            ci95_high: Some(v),
+        }
+    }
+
+    /// Capacities found for wasm and docker, with the load steps each was tried at.
+    fn capacity_rows(wasm: f64, docker: f64, steps: &[u32]) -> Vec<SummaryRow> {
+        let mut rows = vec![
+            row(WASM, "precompiled", 0, "max", "capacity", wasm),
+            row(DOCKER, "create-start", 0, "max", "capacity", docker),
+        ];
+        for &s in steps {
+            rows.push(row(WASM, "precompiled", s, "step", "throughput", 1.0));
+            rows.push(row(DOCKER, "create-start", s, "step", "throughput", 1.0));
+        }
+        rows
+    }
+
+    fn capacity_headline(rows: &[SummaryRow]) -> Headline {
+        headlines(rows, "host")
+            .into_iter()
+            .find(|h| h.id == "capacity")
+            .unwrap()
+    }
+
+    #[test]
+    fn capacity_is_a_plain_ratio_when_both_sides_hit_the_bound() {
+        let h = capacity_headline(&capacity_rows(400.0, 100.0, &[100, 200, 400, 800]));
+        assert_eq!(h.kind, Kind::Ratio);
+        assert_eq!(h.value, Some(4.0));
+        assert!(!h.display().starts_with('≥'), "{}", h.display());
+    }
+
+    #[test]
+    fn capacity_is_a_lower_bound_when_wasm_held_at_every_step() {
+        let h = capacity_headline(&capacity_rows(800.0, 100.0, &[100, 200, 400, 800]));
+        assert_eq!(h.kind, Kind::RatioAtLeast);
+        assert_eq!(h.value, Some(8.0));
+        assert!(h.display().starts_with("≥ "), "{}", h.display());
+        assert!(h.setup.contains("≥ 800"), "{}", h.setup);
+    }
+
+    #[test]
+    fn capacity_is_missing_when_docker_held_at_every_step() {
+        let h = capacity_headline(&capacity_rows(800.0, 800.0, &[100, 200, 400, 800]));
+        assert_eq!(h.value, None);
+        assert!(
+            h.missing.as_deref().unwrap().contains("raise the steps"),
+            "{h:?}"
+        );
     }
 }

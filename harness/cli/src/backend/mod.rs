@@ -120,7 +120,7 @@ impl Sandbox {
     }
 }
 
-/// Memory of a set of warm sandboxes, by both methods (DESIGN.md, "Measurement definitions").
+/// Memory of a set of warm sandboxes, by both methods (`results/README.md`, "Measurement definitions").
 /// Absent parts stay `None`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MemorySample {

@@ -1,5 +1,5 @@
 //! `cold-start`: i concurrent cold starts of i distinct actions with the same code, for
-//! i in the levels, repeated; every phase recorded per sandbox (DESIGN.md, "Measurement
+//! i in the levels, repeated; every phase recorded per sandbox (`results/README.md`, "Measurement
 //! definitions"): provision, init, first run, and the derived cold start (provision + init) and
 //! first response (+ first run). Docker's provision is also split into create / start / ready.
 //!

@@ -1,4 +1,4 @@
-//! `memory`: N warm sandboxes, each having run once, measured by both methods (DESIGN.md):
+//! `memory`: N warm sandboxes, each having run once, measured by both methods (`results/README.md`):
 //! `paper` (what the paper measured: `docker stats` per container, executor RSS ÷ N) and `full`
 //! (everything that exists only because the sandboxes exist, ÷ N).
 //!

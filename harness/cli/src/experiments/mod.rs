@@ -1,4 +1,4 @@
-//! The experiments (DESIGN.md, "Experiments"), one module each; every one writes its rows
+//! The experiments, one module each; every one writes its rows
 //! through the run's recorder as it measures.
 
 pub mod capacity;

@@ -1,4 +1,4 @@
-//! Memory of warm containers by both methods (DESIGN.md, "Measurement definitions"):
+//! Memory of warm containers by both methods (`results/README.md`, "Measurement definitions"):
 //!
 //! - the paper's: each container's cgroup usage minus inactive file cache, i.e. what
 //!   `docker stats` shows, averaged;
