@@ -371,6 +371,9 @@ pub fn direction(metric: &str) -> Direction {
     }
 }
 
+/// The backend name of the load generator's self-measurement (its ceiling on loopback).
+const LOAD_GENERATOR: &str = "client";
+
 /// The outcome for one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -868,7 +871,12 @@ fn compare_group(
     let mut g = GroupComparison {
         name: group_name(key),
         key: key.clone(),
-        direction: direction(&key.metric),
+        // The load generator's own ceiling checks the client, not either backend: never judged.
+        direction: if key.backend == LOAD_GENERATOR {
+            Direction::Unknown
+        } else {
+            direction(&key.metric)
+        },
         baseline: base.map(Side::of),
         current: cur.map(Side::of),
         baseline_value: None,
@@ -972,6 +980,10 @@ fn compare_group(
         Direction::HigherIsBetter => false,
         Direction::Unknown => {
             g.verdict = Verdict::Informational;
+            if key.backend == LOAD_GENERATOR {
+                g.note =
+                    "the load generator's own ceiling: a check of the client, not judged".into();
+            }
             return g;
         }
     };
@@ -1073,6 +1085,17 @@ mod tests {
         assert_eq!(verdict(&base, &slow, "throughput"), Verdict::Improvement);
         assert_eq!(verdict(&base, &fast, "throughput"), Verdict::Regression);
         assert_eq!(verdict(&base, &slow, "sandboxes"), Verdict::Informational);
+        // The load generator's ceiling measures the client, so it is shown but never judged.
+        let client = |values: &[f64]| {
+            let mut r = run(values, "throughput", "rps");
+            for rec in &mut r.records {
+                rec.backend = LOAD_GENERATOR.into();
+            }
+            r
+        };
+        let c = compare(&[client(&base)], &client(&fast), &Options::default()).unwrap();
+        assert_eq!(c.groups[0].verdict, Verdict::Informational);
+        assert!(c.regressions.is_empty());
         assert_eq!(verdict(&base, &base, "latency"), Verdict::Unchanged);
         assert_eq!(verdict(&[1000.0], &[2000.0], "latency"), Verdict::NTooSmall);
         assert_eq!(
