@@ -590,3 +590,39 @@ async fn containers_under_a_cgroup_parent_with_a_memory_limit_are_measured() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_killed_run_is_an_error_and_the_container_goes_on() {
+    docker_engine().await;
+    let run_id = docker_run_id("oom");
+    let mut opts = DockerOptions::new(&run_id);
+    // Room for the proxy, not for a 4096 × 1024 image (12 MiB of pixels plus its copies).
+    opts.memory_limit_bytes = Some(16 << 20);
+    opts.memory_swap_bytes = Some(16 << 20);
+    opts.proxy_binary = Some(docker_artifacts().proxy(&wow_artifacts::default_native_target()));
+    let backend = DockerBackend::connect(opts, docker_client()).await.unwrap();
+    docker_with_cleanup(&backend, async {
+        let sb = backend.provision("image").await.unwrap();
+        assert!(backend.init(&sb, &docker_code("image")).await.unwrap().ok());
+        let big = backend
+            .run(&sb, &json!({"width": 4096, "height": 1024}))
+            .await
+            .unwrap();
+        assert!(!big.ok(), "the run must fail under a 16 MiB limit: {big:?}");
+        let body = String::from_utf8_lossy(&big.body);
+        assert!(
+            body.contains("signal 9") && body.contains("out of memory"),
+            "the error names the kill: {body}"
+        );
+        // The kernel killed the action, not the proxy: the same container answers the next run.
+        let small = backend
+            .run(&sb, &json!({"width": 64, "height": 64}))
+            .await
+            .unwrap();
+        assert!(small.ok(), "{small:?}");
+        assert_eq!(small.json().unwrap()["width"], 64);
+    })
+    .await;
+    let left = docker_leftovers(&run_id).await;
+    assert!(left.is_empty(), "{left:?}");
+}
