@@ -3,7 +3,8 @@
 #
 # Installs the Debian packages some tests drive (headless Chromium for the report page,
 # qemu-user-static and the aarch64 cross linker for the ARM smoke test) when they are missing,
-# checks the Docker engine, then runs every Rust test and the aarch64 smoke test.
+# checks the Docker engine, then runs every Rust test (the hostile-input suites uncaptured, so
+# their case lists show) and the aarch64 smoke test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,9 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
 fi
 
-cargo test --workspace --no-fail-fast
+# The hostile-input suites run on their own, uncaptured, so their numbered case lists show.
+status=0
+cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
+cargo test -p wow-runtime -p wow-proxy --test hostile -- --nocapture || status=$?
+[ "$status" -eq 0 ] || exit "$status"
 scripts/aarch64-smoke.sh
