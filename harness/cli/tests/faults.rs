@@ -82,29 +82,15 @@ fn a_full_disk_fails_before_anything_runs() {
 
 /// Starts a run in the background; returns the child, its run id and run folder.
 fn spawn_run(toml: &str, extra: &[&str]) -> (Child, String, std::path::PathBuf) {
-    let dir = scratch("bg");
-    let suite = dir.join("s.toml");
-    std::fs::write(&suite, format!("name = \"t\"\n{toml}")).unwrap();
-    let run_id = unique("bg");
-    let out_dir = dir.join("results");
-    let mut args = vec![
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--run-id",
-        &run_id,
-        "-q",
-        "--no-report",
-    ];
-    args.extend_from_slice(extra);
-    let child = command(&args)
+    let (mut args, run_id, dir) = suite_run_args(toml, &["--no-report"]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let child = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    (child, run_id.clone(), out_dir.join(run_id))
+    (child, run_id, dir)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::future::join_all;
 use serde_json::{Value, json};
 use wow_protocol::msg;
 
@@ -25,16 +26,6 @@ const TINY: &str = r#"(module
     (i32.store (i32.const 4) (i32.const 12))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
 
-const TRAP: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
-const LOOP: &str =
-    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
-const RECURSE: &str = r#"(module (memory (export "memory") 1)
-  (func $f (param i64) (result i64) (call $f (i64.add (local.get 0) (i64.const 1))))
-  (func (export "_start") (drop (call $f (i64.const 0)))))"#;
-const MEMORY_BOMB: &str = r#"(module (memory (export "memory") 1)
-  (func (export "_start")
-    (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-    unreachable))"#;
 const EXIT_3: &str = r#"(module
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
@@ -700,7 +691,7 @@ async fn races(s: &mut Suite) {
             tokio::time::sleep(Duration::from_millis(5 * round)).await;
             s.rt.post(&route(&id, "destroy"), "").await
         };
-        let (results, destroyed) = tokio::join!(futures_join_all(runs), destroy);
+        let (results, destroyed) = tokio::join!(join_all(runs), destroy);
         assert_eq!(destroyed, (200, json!({"ok": true})));
         for (params, (status, v)) in results {
             match status {
@@ -723,7 +714,7 @@ async fn races(s: &mut Suite) {
     // Concurrent inits of one id: one wins, the rest are refused as re-inits.
     let id = format!("contested-{}", unique());
     let inits: Vec<_> = (0..8).map(|_| s.rt.init(&id, &s.noop)).collect();
-    let results = futures_join_all(inits).await;
+    let results = join_all(inits).await;
     let wins = results.iter().filter(|(st, _)| *st == 200).count();
     assert_eq!(wins, 1, "{results:?}");
     for (st, v) in &results {
@@ -736,32 +727,6 @@ async fn races(s: &mut Suite) {
     s.rt.post(&route(&id, "destroy"), "").await;
     s.expect_error("concurrent inits of one sandbox", got, 403, msg::REINIT)
         .await;
-}
-
-/// Joins futures concurrently on the current task, in order.
-async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut set = Vec::with_capacity(futs.len());
-    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if done[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => done[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    set.extend(done.into_iter().map(Option::unwrap));
-    set
 }
 
 /// Thousands of distinct modules through a small artifact cache: memory entries and disk bytes
@@ -794,7 +759,7 @@ async fn cache_churn(s: &mut Suite) {
                 }
             })
             .collect();
-        futures_join_all(inits).await;
+        join_all(inits).await;
         let m = s.rt.get_text("/metrics").await;
         max_entries = max_entries.max(metric(&m, "wow_artifact_cache_memory_entries"));
         assert!(

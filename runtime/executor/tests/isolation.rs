@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::future::join_all;
 use serde_json::{Value, json};
 
 /// The probe guest's `.wasm`, built once per test process (cargo skips it when up to date).
@@ -432,28 +433,4 @@ async fn the_guest_sees_only_its_init_env_and_the_activation_context() {
         .map(String::as_str)
         .collect();
     assert_eq!(keys, ["A", "B", "N", "O"]);
-}
-
-/// Joins futures concurrently on the current task, in order.
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(done.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    done.into_iter().map(Option::unwrap).collect()
 }

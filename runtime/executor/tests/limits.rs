@@ -8,17 +8,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-const TRAP: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
-const LOOP: &str =
-    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
-const RECURSE: &str = r#"(module (memory (export "memory") 1)
-  (func $f (param i64) (result i64) (call $f (i64.add (local.get 0) (i64.const 1))))
-  (func (export "_start") (drop (call $f (i64.const 0)))))"#;
-/// Grows memory 1 MiB at a time until refused, then aborts (as a Rust guest does).
-const MEMORY_BOMB: &str = r#"(module (memory (export "memory") 1)
-  (func (export "_start")
-    (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-    unreachable))"#;
 /// Writes 64 KiB to stdout 1,600 times: 100 MiB.
 const FLOOD: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Proxy, Reply, deadline_in};
+use common::{Proxy, Reply, alive, deadline_in};
 use serde_json::{Value, json};
 use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, msg};
 
@@ -162,18 +162,6 @@ impl Suite {
         self.expect_error(case, &healthy, got, 502, fragment).await;
         assert!(alive(proxy.pid()));
     }
-}
-
-/// Whether `pid` is a live process now (not gone, not a zombie).
-fn alive(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next();
-    !matches!(state, None | Some("Z") | Some("X"))
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -11,6 +11,7 @@ use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use wow_artifacts::{BuildOptions, WORKLOADS, ensure_built};
+use wow_records::stats::median;
 use wowbench::backend::docker::{DockerBackend, DockerOptions, DockerVariant};
 use wowbench::backend::{ActionClient, ActionCode, Backend, MemorySample, Sandbox};
 
@@ -205,7 +206,7 @@ async fn probe(args: &DockerProbeArgs, slot: Arc<Mutex<Option<DockerBackend>>>) 
     if !rows.is_empty() {
         println!(
             "destroy (kill + remove), median: {:.2} ms",
-            ms(median(rows.iter().map(|r| r.destroy)).unwrap_or_default())
+            median_ms(rows.iter().map(|r| r.destroy)).unwrap_or_default()
         );
     }
 
@@ -287,14 +288,11 @@ fn table(rows: &[Row]) -> Table {
             opt(Some(r.first_response())),
         ]);
     }
-    let med = |f: &dyn Fn(&Row) -> Option<Duration>| opt(median(rows.iter().filter_map(f)));
-    let mut polls: Vec<u32> = rows.iter().map(|r| r.polls).collect();
-    polls.sort_unstable();
-    let polls_median = match polls.len() {
-        0 => "–".to_string(),
-        n if n % 2 == 1 => polls[n / 2].to_string(),
-        n => format!("{:.1}", (polls[n / 2 - 1] + polls[n / 2]) as f64 / 2.0),
+    let med = |f: &dyn Fn(&Row) -> Option<Duration>| {
+        median_ms(rows.iter().filter_map(f)).map_or("–".to_string(), |m| format!("{m:.2}"))
     };
+    let polls: Vec<f64> = rows.iter().map(|r| f64::from(r.polls)).collect();
+    let polls_median = median(&polls).map_or("–".to_string(), |m| format!("{m:.1}"));
     t.add_row([
         "median".to_string(),
         med(&|r| r.create),
@@ -338,16 +336,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(values: impl Iterator<Item = Duration>) -> Option<Duration> {
-    let mut v: Vec<Duration> = values.collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable();
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    })
+/// Median in milliseconds (`None` when empty).
+fn median_ms(values: impl Iterator<Item = Duration>) -> Option<f64> {
+    median(&values.map(ms).collect::<Vec<_>>())
 }

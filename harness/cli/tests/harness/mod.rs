@@ -65,28 +65,35 @@ impl Run {
     }
 }
 
-/// Runs the suite `toml` (its `[[experiment]]` tables) with `extra` arguments.
-pub fn wowbench_run(extra: &[&str], toml: &str) -> Run {
+/// The arguments of `wowbench run` for a suite file holding `toml` (its `[[experiment]]` tables),
+/// writing to a fresh results folder, followed by `extra`; with the run id and the run folder.
+pub fn suite_run_args(toml: &str, extra: &[&str]) -> (Vec<String>, String, PathBuf) {
     let dir = scratch("suite");
     let suite = dir.join("suite.toml");
     std::fs::write(&suite, format!("name = \"test\"\n{toml}")).unwrap();
     let run_id = unique("run");
     let out_dir = dir.join("results");
-    let mut args = vec![
-        "run",
-        suite.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--run-id",
-        &run_id,
-        "-q",
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        suite.to_str().unwrap().into(),
+        "--out".into(),
+        out_dir.to_str().unwrap().into(),
+        "--run-id".into(),
+        run_id.clone(),
+        "-q".into(),
     ];
-    args.extend_from_slice(extra);
-    let out = wowbench(&args);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let run_dir = out_dir.join(&run_id);
+    (args, run_id, run_dir)
+}
+
+/// Runs the suite `toml` (its `[[experiment]]` tables) with `extra` arguments.
+pub fn wowbench_run(extra: &[&str], toml: &str) -> Run {
+    let (args, run_id, expected) = suite_run_args(toml, extra);
+    let out = wowbench(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let last = stdout.lines().last().unwrap_or_default().to_string();
-    let expected = out_dir.join(&run_id);
     assert_eq!(
         Path::new(&last),
         expected,

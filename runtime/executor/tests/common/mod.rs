@@ -222,3 +222,18 @@ pub fn printer(bytes: &[u8]) -> Vec<u8> {
         len = bytes.len()
     ))
 }
+
+// Hostile guests, in WAT, shared by the limits and hostile-input suites.
+
+pub const TRAP: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+pub const LOOP: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+pub const RECURSE: &str = r#"(module (memory (export "memory") 1)
+  (func $f (param i64) (result i64) (call $f (i64.add (local.get 0) (i64.const 1))))
+  (func (export "_start") (drop (call $f (i64.const 0)))))"#;
+/// Grows memory 1 MiB at a time until refused, then aborts (as a Rust guest does).
+pub const MEMORY_BOMB: &str = r#"(module (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+    unreachable))"#;

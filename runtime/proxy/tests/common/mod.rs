@@ -229,17 +229,22 @@ pub fn deadline_in(ms: u64) -> String {
     (now + ms).to_string()
 }
 
+/// Whether `pid` is a live process now (not gone, not a zombie).
+pub fn alive(pid: impl std::fmt::Display) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
+    !matches!(state, None | Some("Z") | Some("X"))
+}
+
 /// Whether `pid` is still a running process (not gone, not a zombie), after a moment to die.
 pub async fn running(pid: i32) -> bool {
     for _ in 0..50 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .next();
-        if matches!(state, None | Some("Z") | Some("X")) {
+        if !alive(pid) {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
