@@ -463,7 +463,8 @@ mod tests {
     fn series_belong_to_their_backend() {
         assert_eq!(Series::Precompiled.backend(), Backend::Wasm);
         assert_eq!(Series::HostNet.backend(), Backend::Docker);
-        assert!(String::from("docker") == Backend::Docker);
+        let column: String = "docker".into();
+        assert!(column == Backend::Docker);
     }
 
     #[test]
