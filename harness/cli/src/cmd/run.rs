@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
+use wow_records::Experiment;
 use wow_records::RunStatus;
 use wowbench::backend::BackendKind;
 use wowbench::runner::{self, RunOptions};
@@ -69,10 +70,11 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
             names.push(s.name.clone());
             experiments.extend(s.experiments);
         } else {
+            let id: Experiment = t.parse()?;
             experiments.push(if quick {
-                ExperimentSpec::quick(t)?
+                ExperimentSpec::quick(id)?
             } else {
-                ExperimentSpec::paper(t)?
+                ExperimentSpec::paper(id)?
             });
             names.push(t.clone());
         }
