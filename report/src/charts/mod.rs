@@ -1,7 +1,9 @@
 //! The report's charts: which exist for a device (only those with measured data), what they
 //! show, and their files (`<id>-<device>.png` and `.svg`).
 
+pub mod axis;
 pub mod draw;
+pub mod figure;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,9 +13,10 @@ use wow_records::SummaryRow;
 use crate::data::{Dataset, SeriesKey, Vary, by_series, measured, meta_device_name};
 use crate::fmt;
 use crate::paper::paper;
-use draw::{
-    Axis, Figure, GroupedPanel, HBar, HBarPanel, HLine, LegendEntry, LegendStyle, Line, Mark,
-    Marker, Panel, TickFmt, XyPanel,
+use axis::{Axis, TickFmt};
+use figure::{
+    Figure, GroupedPanel, HBar, HBarPanel, HLine, LegendEntry, LegendStyle, Line, Mark, Marker,
+    Panel, XyPanel,
 };
 
 /// A chart to draw: its id (file stem without the device), the experiment it belongs to, and
