@@ -10,6 +10,19 @@
 //!
 //! Missing data is shown as missing: a chart whose data is absent is not drawn and its section
 //! says the experiment was not run; a value that was not measured reads "—", never zero.
+//!
+//! Where things are:
+//!
+//! - [`data`] reads the run folders; [`levels`] chooses the levels a chart, table or headline
+//!   shows; [`fmt`] formats numbers.
+//! - [`experiments`]: one module per experiment, selecting its rows once and rendering its
+//!   charts and tables from them. A new chart or table of an experiment goes there.
+//! - [`charts`]: what charts share; [`charts::figure`] is the model the experiments build,
+//!   [`charts::axis`] its axes, [`charts::draw`] the plotters code (one module per panel kind).
+//! - [`headline`]: this run's values for the paper's claims; [`paper`]: the paper's values from
+//!   `paper.toml`; [`paper_table`] puts them side by side.
+//! - [`markdown`] writes the report's frame around the [`fingerprint`], the paper table and the
+//!   experiments, with [`table`]; [`html`] turns it into `index.html`.
 
 pub mod charts;
 pub mod data;

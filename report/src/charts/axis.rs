@@ -1,6 +1,6 @@
 //! Chart axes: ranges and ticks in data units, chosen from the values a panel shows (1-2-5
 //! log decades, round linear steps, or exactly the measured levels). Log axes are drawn in log10
-//! space with labels in data units; [`Axis::coord`] is the plotters coordinate of an axis.
+//! space with labels in data units; `Axis::coord` is the plotters coordinate of an axis.
 
 use std::ops::Range;
 
