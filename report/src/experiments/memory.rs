@@ -70,17 +70,17 @@ struct Build<'a> {
     paper: Option<PaperBuild<'static>>,
 }
 
-impl Build<'_> {
-    /// The build as its series name reads after the prefix: `release-lto`.
-    fn build(&self) -> &str {
-        self.variant.trim_start_matches(MODULE_PREFIX)
-    }
+/// A module-size series' build as its name reads after the prefix: `release-lto`.
+fn build_of(variant: &str) -> &str {
+    variant.trim_start_matches(MODULE_PREFIX)
+}
 
+impl Build<'_> {
     /// A display name: `release+LTO`.
     fn name(&self) -> String {
         match ModuleBuild::of_series(&self.variant) {
             Some(ModuleBuild::ReleaseLto) => "release+LTO".into(),
-            _ => self.build().to_string(),
+            _ => build_of(&self.variant).to_string(),
         }
     }
 
@@ -136,21 +136,16 @@ fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {
     let figure = &paper().figures.module_memory;
     let builds = by_build
         .into_iter()
-        .map(|((_, variant), rows)| {
-            let size = levels::highest(
+        .map(|((_, variant), rows)| Build {
+            size: levels::highest(
                 rows.iter()
                     .copied()
                     .filter(|r| r.phase == phase::WASM && r.metric == Metric::ModuleSize),
             )
-            .and_then(|r| r.median);
-            let mut b = Build {
-                variant,
-                rows,
-                size,
-                paper: None,
-            };
-            b.paper = figure.build(b.build());
-            b
+            .and_then(|r| r.median),
+            paper: figure.build(build_of(&variant)),
+            variant,
+            rows,
         })
         .collect();
     Rows {
