@@ -473,7 +473,7 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             .to_string(),
         kind: Kind::Ratio,
     };
-    let sel = Sel::new(summary, device, experiment, "max", Metric::Capacity);
+    let sel = Sel::new(summary, device, experiment, phase::MAX, Metric::Capacity);
     let pick = |backend: Backend| {
         sel.rows
             .iter()

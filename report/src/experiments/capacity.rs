@@ -27,9 +27,6 @@ pub const ABOUT: About = About {
     section,
 };
 
-/// The phase of the capacity found (the last step that held), per series.
-const FOUND: &str = "max";
-
 /// Bytes to MiB, the unit of the memory panel.
 const MIB: f64 = 1.0 / (1024.0 * 1024.0);
 
@@ -79,7 +76,7 @@ fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {
     let found = all
         .iter()
         .copied()
-        .filter(|r| r.phase == FOUND && r.metric == Metric::Capacity)
+        .filter(|r| r.phase == phase::MAX && r.metric == Metric::Capacity)
         .collect();
     Rows {
         all,
