@@ -10,6 +10,7 @@ pub mod record;
 pub mod run_dir;
 pub mod stats;
 pub mod summary;
+pub mod vocab;
 pub mod writer;
 
 pub use meta::{Meta, RunStatus};
@@ -17,4 +18,5 @@ pub use record::{GroupKey, Record};
 pub use run_dir::RunDir;
 pub use stats::Stats;
 pub use summary::SummaryRow;
+pub use vocab::{Backend, Config, Experiment, LadderStep, Measure, Metric, Series, Unit, phase};
 pub use writer::RecordWriter;
