@@ -161,7 +161,7 @@ mod tests {
         let base = fixture_run();
         let devices = device_column(&base.records);
         assert_eq!(
-            mismatches(&[base.clone()], &base, &devices, &devices),
+            mismatches(std::slice::from_ref(&base), &base, &devices, &devices),
             Vec::<String>::new()
         );
         let mut cur = base.clone();

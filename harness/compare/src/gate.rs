@@ -171,50 +171,45 @@ mod tests {
     use std::path::PathBuf;
 
     use wow_records::Record;
+    use wow_records::vocab::{Backend, Config, Experiment, Metric, Series, phase};
 
     use super::*;
     use crate::options::Rule;
     use crate::verdict::LOAD_GENERATOR;
 
-    fn rec(metric: &str, unit: &str, value: f64, ok: bool) -> Record {
+    fn rec(metric: Metric, value: f64, ok: bool) -> Record {
         Record {
             run_id: "r".into(),
-            experiment: "cold-start".into(),
-            backend: "wasm".into(),
-            variant: "precompiled".into(),
-            config: "default".into(),
+            experiment: Experiment::ColdStart.into(),
+            backend: Backend::Wasm.into(),
+            variant: Series::Precompiled.into(),
+            config: Config::Default.into(),
             workload: "noop".into(),
-            device: "host".into(),
+            device: crate::verdict::HOST_DEVICE.into(),
             concurrency: 1,
             iteration: 0,
-            phase: "cold_start".into(),
+            phase: phase::COLD_START.into(),
             metric: metric.into(),
             value,
-            unit: unit.into(),
+            unit: metric.unit().into(),
             ok,
             note: String::new(),
         }
     }
 
-    fn run(values: &[f64], metric: &str, unit: &str) -> LoadedRun {
+    fn run(values: &[f64], metric: Metric) -> LoadedRun {
         LoadedRun {
             path: PathBuf::from("x"),
             meta: None,
             records: values
                 .iter()
-                .map(|v| rec(metric, unit, *v, v.is_finite()))
+                .map(|v| rec(metric, *v, v.is_finite()))
                 .collect(),
         }
     }
 
-    fn verdict(a: &[f64], b: &[f64], metric: &str) -> Verdict {
-        let unit = if metric == "throughput" { "rps" } else { "us" };
-        let c = compare(
-            &[run(a, metric, unit)],
-            &run(b, metric, unit),
-            &Options::default(),
-        )
-        .unwrap();
+    fn verdict(a: &[f64], b: &[f64], metric: Metric) -> Verdict {
+        let c = compare(&[run(a, metric)], &run(b, metric), &Options::default()).unwrap();
         c.groups[0].verdict
     }
 
@@ -223,39 +218,52 @@ mod tests {
         let base: Vec<f64> = (0..10).map(|i| 1000.0 + 10.0 * i as f64).collect();
         let slow: Vec<f64> = base.iter().map(|v| v * 1.3).collect();
         let fast: Vec<f64> = base.iter().map(|v| v * 0.7).collect();
-        assert_eq!(verdict(&base, &slow, "latency"), Verdict::Regression);
-        assert_eq!(verdict(&base, &fast, "latency"), Verdict::Improvement);
-        assert_eq!(verdict(&base, &slow, "throughput"), Verdict::Improvement);
-        assert_eq!(verdict(&base, &fast, "throughput"), Verdict::Regression);
-        assert_eq!(verdict(&base, &slow, "sandboxes"), Verdict::Informational);
+        assert_eq!(verdict(&base, &slow, Metric::Latency), Verdict::Regression);
+        assert_eq!(verdict(&base, &fast, Metric::Latency), Verdict::Improvement);
+        assert_eq!(
+            verdict(&base, &slow, Metric::Throughput),
+            Verdict::Improvement
+        );
+        assert_eq!(
+            verdict(&base, &fast, Metric::Throughput),
+            Verdict::Regression
+        );
+        assert_eq!(
+            verdict(&base, &slow, Metric::Sandboxes),
+            Verdict::Informational
+        );
         // The load generator's ceiling measures the client, so it is shown but never judged.
         let client = |values: &[f64]| {
-            let mut r = run(values, "throughput", "rps");
+            let mut r = run(values, Metric::Throughput);
             for rec in &mut r.records {
                 rec.backend = LOAD_GENERATOR.into();
+                rec.variant = Series::Loopback.into();
             }
             r
         };
         let c = compare(&[client(&base)], &client(&fast), &Options::default()).unwrap();
         assert_eq!(c.groups[0].verdict, Verdict::Informational);
         assert!(c.regressions.is_empty());
-        assert_eq!(verdict(&base, &base, "latency"), Verdict::Unchanged);
-        assert_eq!(verdict(&[1000.0], &[2000.0], "latency"), Verdict::NTooSmall);
+        assert_eq!(verdict(&base, &base, Metric::Latency), Verdict::Unchanged);
         assert_eq!(
-            verdict(&base, &[f64::NAN, f64::NAN], "latency"),
+            verdict(&[1000.0], &[2000.0], Metric::Latency),
+            Verdict::NTooSmall
+        );
+        assert_eq!(
+            verdict(&base, &[f64::NAN, f64::NAN], Metric::Latency),
             Verdict::Failed
         );
         // Sub-floor latency changes are never flagged.
         let tiny: Vec<f64> = (0..10).map(|i| 1.0 + 0.01 * i as f64).collect();
         let tiny2: Vec<f64> = tiny.iter().map(|v| v * 2.0).collect();
-        assert_eq!(verdict(&tiny, &tiny2, "latency"), Verdict::Unchanged);
+        assert_eq!(verdict(&tiny, &tiny2, Metric::Latency), Verdict::Unchanged);
     }
 
     #[test]
     fn the_rule_decides_changes_just_past_the_threshold() {
         let base: Vec<f64> = (0..10).map(|i| 1000.0 + 10.0 * i as f64).collect();
         let cur: Vec<f64> = base.iter().map(|v| v * 1.11).collect();
-        let (a, b) = (run(&base, "latency", "us"), run(&cur, "latency", "us"));
+        let (a, b) = (run(&base, Metric::Latency), run(&cur, Metric::Latency));
         let a = [a];
         let strict = compare(&a, &b, &Options::default()).unwrap();
         let g = &strict.groups[0];
@@ -276,15 +284,15 @@ mod tests {
     fn a_wide_spread_is_not_significant() {
         let base = [100.0, 200.0, 300.0];
         let cur = [150.0, 250.0, 600.0];
-        assert_eq!(verdict(&base, &cur, "latency"), Verdict::Inconclusive);
+        assert_eq!(verdict(&base, &cur, Metric::Latency), Verdict::Inconclusive);
     }
 
     #[test]
     fn unmatched_groups_are_warned_of_and_nothing_in_common_is_refused() {
         let base: Vec<f64> = (0..10).map(|i| 1000.0 + 10.0 * i as f64).collect();
-        let mut both = run(&base, "latency", "us");
-        both.records.extend(run(&base, "errors", "count").records);
-        let c = compare(&[both], &run(&base, "latency", "us"), &Options::default()).unwrap();
+        let mut both = run(&base, Metric::Latency);
+        both.records.extend(run(&base, Metric::Errors).records);
+        let c = compare(&[both], &run(&base, Metric::Latency), &Options::default()).unwrap();
         assert_eq!(c.count(Verdict::Missing), 1);
         assert_eq!(c.matched(), 1);
         assert!(
@@ -295,25 +303,25 @@ mod tests {
             c.warnings
         );
         let err = compare(
-            &[run(&base, "latency", "us")],
-            &run(&base, "errors", "count"),
+            &[run(&base, Metric::Latency)],
+            &run(&base, Metric::Errors),
             &Options::default(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("no group in common"), "{err}");
         let only_memory = Options {
-            metrics: vec!["memory_".into()],
+            metrics: vec![Metric::MemoryPerSandbox.into()],
             ..Options::default()
         };
         let err = compare(
-            &[run(&base, "latency", "us")],
-            &run(&base, "latency", "us"),
+            &[run(&base, Metric::Latency)],
+            &run(&base, Metric::Latency),
             &only_memory,
         )
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no baseline group has a metric starting with memory_"
+            "no baseline group has a metric starting with memory_per_sandbox"
         );
     }
 }

@@ -78,6 +78,7 @@ pub fn on_device(groups: BTreeMap<GroupKey, Samples>, device: &str) -> BTreeMap<
 mod tests {
     use super::*;
     use crate::load::tests::fixture;
+    use wow_records::vocab::Metric;
 
     #[test]
     fn groups_split_successes_from_failures_and_filter_metrics() {
@@ -86,9 +87,10 @@ mod tests {
         let total: usize = all.values().map(|s| s.values.len() + s.failed).sum();
         assert_eq!(total, run.records.len());
         assert_eq!(all.values().map(|s| s.failed).sum::<usize>(), 1);
-        let memory = groups(&run.records, &["memory_".to_string()]);
-        assert!(!memory.is_empty() && memory.len() < all.len());
-        assert!(memory.keys().all(|k| k.metric.starts_with("memory_")));
+        let memory = Metric::MemoryPerSandbox.as_str();
+        let only = groups(&run.records, &[memory.to_string()]);
+        assert!(!only.is_empty() && only.len() < all.len());
+        assert!(only.keys().all(|k| k.metric == memory));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! threshold, the rule and the noise floor. [`compare_group`] puts them together.
 
 use wow_records::GroupKey;
+use wow_records::vocab::{Backend, Config, Metric, Unit};
 
 use crate::model::{Direction, GroupComparison, Side, Verdict};
 use crate::options::{Options, Rule};
@@ -10,24 +11,44 @@ use crate::render::text::number;
 use crate::samples::Samples;
 use crate::stats::{self, Interval, Method};
 
-/// The backend name of the load generator's self-measurement (its ceiling on loopback).
-pub const LOAD_GENERATOR: &str = "client";
+/// The backend of the load generator's self-measurement (its ceiling on loopback).
+pub const LOAD_GENERATOR: Backend = Backend::Client;
 
-/// The direction of a metric of the records vocabulary.
-pub fn direction(metric: &str) -> Direction {
-    if metric.starts_with("latency")
-        || metric.starts_with("memory_")
-        || matches!(
-            metric,
-            "module_size" | "errors" | "cold_starts" | "cold_fraction"
-        )
-    {
-        Direction::LowerIsBetter
-    } else if matches!(metric, "throughput" | "capacity") {
-        Direction::HigherIsBetter
-    } else {
-        Direction::Unknown
+/// The device column of a run on the host itself, without a device profile: left out of names.
+pub const HOST_DEVICE: &str = "host";
+
+/// Which way is better for a metric: every metric of the vocabulary says, so that a new one
+/// must be placed here.
+pub fn metric_direction(metric: Metric) -> Direction {
+    match metric {
+        Metric::Latency
+        | Metric::LatencyP50
+        | Metric::LatencyP90
+        | Metric::LatencyP99
+        | Metric::LatencyMax
+        | Metric::MemoryPerSandbox
+        | Metric::MemoryTotal
+        | Metric::ModuleSize
+        | Metric::Errors
+        | Metric::ColdStarts
+        | Metric::ColdFraction => Direction::LowerIsBetter,
+        Metric::Throughput | Metric::Capacity => Direction::HigherIsBetter,
+        // Counts and readings that describe a run rather than rate it.
+        Metric::Requests
+        | Metric::Containers
+        | Metric::Sandboxes
+        | Metric::ExecutorRss
+        | Metric::ExecutorFds
+        | Metric::ExecutorThreads
+        | Metric::Elapsed => Direction::Unknown,
     }
+}
+
+/// The direction of a metric column's value; a name outside the vocabulary is never judged.
+pub fn direction(metric: &str) -> Direction {
+    metric
+        .parse::<Metric>()
+        .map_or(Direction::Unknown, metric_direction)
 }
 
 /// The direction a group is judged in: its metric's, except for the load generator's own
@@ -46,10 +67,10 @@ pub fn group_name(k: &GroupKey) -> String {
         "{} {}/{} {}",
         k.experiment, k.backend, k.variant, k.workload
     );
-    if k.config != "default" {
+    if k.config != Config::Default {
         s += &format!(" [{}]", k.config);
     }
-    if k.device != "host" {
+    if k.device != HOST_DEVICE {
         s += &format!(" @{}", k.device);
     }
     s += &format!(" c{} {} {}", k.concurrency, k.phase, k.metric);
@@ -154,7 +175,7 @@ pub fn judge(
         Direction::HigherIsBetter => false,
         Direction::Unknown => return (Verdict::Informational, None),
     };
-    if unit == "us" && (mc - mb).abs() < opts.noise_floor_us {
+    if unit == Unit::Micros && (mc - mb).abs() < opts.noise_floor_us {
         let note = rel.is_some_and(|r| r.abs() > opts.threshold_pct).then(|| {
             format!(
                 "below the noise floor of {} µs",
@@ -283,6 +304,11 @@ pub fn compare_group(
 mod tests {
     use super::*;
 
+    const US: &str = Unit::Micros.as_str();
+    const RPS: &str = Unit::Rps.as_str();
+    const BYTES: &str = Unit::Bytes.as_str();
+    const COUNT: &str = Unit::Count.as_str();
+
     /// A bootstrap-like interval of the relative change, percent.
     fn interval(lo: f64, hi: f64) -> Interval {
         Interval {
@@ -310,20 +336,20 @@ mod tests {
         // 30% slower, interval [+25%, +35%]: wholly beyond the 10% threshold.
         let slower = interval(25.0, 35.0);
         assert_eq!(
-            judged(lower, "us", 1000.0, 1300.0, slower.clone()),
+            judged(lower, US, 1000.0, 1300.0, slower.clone()),
             Verdict::Regression
         );
         assert_eq!(
-            judged(higher, "rps", 1000.0, 1300.0, slower),
+            judged(higher, RPS, 1000.0, 1300.0, slower),
             Verdict::Improvement
         );
         let faster = interval(-35.0, -25.0);
         assert_eq!(
-            judged(lower, "us", 1000.0, 700.0, faster.clone()),
+            judged(lower, US, 1000.0, 700.0, faster.clone()),
             Verdict::Improvement
         );
         assert_eq!(
-            judged(higher, "rps", 1000.0, 700.0, faster),
+            judged(higher, RPS, 1000.0, 700.0, faster),
             Verdict::Regression
         );
     }
@@ -334,17 +360,17 @@ mod tests {
         let ci = interval(5.0, 17.0);
         let (lower, c) = (Direction::LowerIsBetter, Change::new(1000.0, 1110.0));
         assert_eq!(
-            judge(lower, "us", c, &ci, &Options::default()).0,
+            judge(lower, US, c, &ci, &Options::default()).0,
             Verdict::Inconclusive
         );
         let zero = Options {
             rule: Rule::Zero,
             ..Options::default()
         };
-        assert_eq!(judge(lower, "us", c, &ci, &zero).0, Verdict::Regression);
+        assert_eq!(judge(lower, US, c, &ci, &zero).0, Verdict::Regression);
         // An interval that holds no change shows nothing under either rule.
         let wide = interval(-20.0, 60.0);
-        assert_eq!(judge(lower, "us", c, &wide, &zero).0, Verdict::Inconclusive);
+        assert_eq!(judge(lower, US, c, &wide, &zero).0, Verdict::Inconclusive);
     }
 
     #[test]
@@ -353,7 +379,7 @@ mod tests {
         // 2 µs → 4 µs is +100%, but below the 5 µs noise floor: unchanged, and said why.
         let (v, note) = judge(
             lower,
-            "us",
+            US,
             Change::new(2.0, 4.0),
             &interval(90.0, 110.0),
             &Options::default(),
@@ -362,23 +388,17 @@ mod tests {
         assert_eq!(note.as_deref(), Some("below the noise floor of 5 µs"));
         // The floor is of latency only.
         assert_eq!(
-            judged(lower, "bytes", 2.0, 4.0, interval(90.0, 110.0)),
+            judged(lower, BYTES, 2.0, 4.0, interval(90.0, 110.0)),
             Verdict::Regression
         );
         // Within the threshold, however sure.
         assert_eq!(
-            judged(lower, "us", 1000.0, 1050.0, interval(4.0, 6.0)),
+            judged(lower, US, 1000.0, 1050.0, interval(4.0, 6.0)),
             Verdict::Unchanged
         );
         // No better direction: never judged.
         assert_eq!(
-            judged(
-                Direction::Unknown,
-                "count",
-                1.0,
-                9.0,
-                interval(700.0, 900.0)
-            ),
+            judged(Direction::Unknown, COUNT, 1.0, 9.0, interval(700.0, 900.0)),
             Verdict::Informational
         );
     }
@@ -394,7 +414,7 @@ mod tests {
             abs: (1.0, 3.0),
         };
         assert_eq!(
-            judged(Direction::LowerIsBetter, "count", 0.0, 2.0, ci),
+            judged(Direction::LowerIsBetter, COUNT, 0.0, 2.0, ci),
             Verdict::Regression
         );
     }
@@ -425,20 +445,22 @@ mod tests {
 
     #[test]
     fn direction_vocabulary() {
+        use Metric::*;
         for m in [
-            "latency",
-            "latency_p99",
-            "memory_per_sandbox",
-            "memory_total",
-            "module_size",
-            "errors",
-            "cold_starts",
-            "cold_fraction",
+            Latency,
+            LatencyP99,
+            MemoryPerSandbox,
+            MemoryTotal,
+            ModuleSize,
+            Errors,
+            ColdStarts,
+            ColdFraction,
         ] {
-            assert_eq!(direction(m), Direction::LowerIsBetter, "{m}");
+            assert_eq!(direction(m.as_str()), Direction::LowerIsBetter, "{m}");
         }
-        assert_eq!(direction("throughput"), Direction::HigherIsBetter);
-        assert_eq!(direction("capacity"), Direction::HigherIsBetter);
-        assert_eq!(direction("sandboxes"), Direction::Unknown);
+        assert_eq!(direction(Throughput.as_str()), Direction::HigherIsBetter);
+        assert_eq!(direction(Capacity.as_str()), Direction::HigherIsBetter);
+        assert_eq!(direction(Sandboxes.as_str()), Direction::Unknown);
+        assert_eq!(direction("no_such_metric"), Direction::Unknown);
     }
 }

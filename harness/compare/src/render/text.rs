@@ -1,6 +1,8 @@
 //! Numbers and values as every output format writes them: scaled to their unit, signed
 //! percentages, few decimals.
 
+use wow_records::vocab::Unit;
+
 /// A number with at most three significant decimals, no trailing zeros.
 pub fn number(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 {
@@ -13,8 +15,8 @@ pub fn number(v: f64) -> String {
 
 /// A value in its unit, scaled for reading (µs → ms → s, bytes → KiB → MiB → GiB).
 pub fn value(v: f64, unit: &str) -> String {
-    match unit {
-        "us" => {
+    match unit.parse::<Unit>() {
+        Ok(Unit::Micros) => {
             let a = v.abs();
             if a >= 1e6 {
                 format!("{:.3} s", v / 1e6)
@@ -24,7 +26,7 @@ pub fn value(v: f64, unit: &str) -> String {
                 format!("{v:.1} µs")
             }
         }
-        "bytes" => {
+        Ok(Unit::Bytes) => {
             let a = v.abs();
             if a >= (1u64 << 30) as f64 {
                 format!("{:.2} GiB", v / (1u64 << 30) as f64)
@@ -36,10 +38,10 @@ pub fn value(v: f64, unit: &str) -> String {
                 format!("{v:.0} B")
             }
         }
-        "rps" => format!("{v:.1} rps"),
-        "count" => number(v),
-        "ratio" => format!("{v:.3}"),
-        other => format!("{} {other}", number(v)),
+        Ok(Unit::Rps) => format!("{v:.1} {unit}"),
+        Ok(Unit::Count) => number(v),
+        Ok(Unit::Ratio) => format!("{v:.3}"),
+        Ok(Unit::Seconds) | Err(_) => format!("{} {unit}", number(v)),
     }
 }
 
@@ -64,14 +66,14 @@ mod tests {
 
     #[test]
     fn values_read_well() {
-        assert_eq!(value(1_500.0, "us"), "1.50 ms");
-        assert_eq!(value(2_500_000.0, "us"), "2.500 s");
-        assert_eq!(value(12.34, "us"), "12.3 µs");
-        assert_eq!(value(3.0 * 1048576.0, "bytes"), "3.00 MiB");
-        assert_eq!(value(7.0, "count"), "7");
+        assert_eq!(value(1_500.0, Unit::Micros.as_str()), "1.50 ms");
+        assert_eq!(value(2_500_000.0, Unit::Micros.as_str()), "2.500 s");
+        assert_eq!(value(12.34, Unit::Micros.as_str()), "12.3 µs");
+        assert_eq!(value(3.0 * 1048576.0, Unit::Bytes.as_str()), "3.00 MiB");
+        assert_eq!(value(7.0, Unit::Count.as_str()), "7");
         assert_eq!(value(2.0, "widgets"), "2 widgets");
-        assert_eq!(signed_value(1_500.0, "us"), "+1.50 ms");
-        assert_eq!(signed_value(-2048.0, "bytes"), "-2.0 KiB");
+        assert_eq!(signed_value(1_500.0, Unit::Micros.as_str()), "+1.50 ms");
+        assert_eq!(signed_value(-2048.0, Unit::Bytes.as_str()), "-2.0 KiB");
         assert_eq!(number(2.5), "2.5");
         assert_eq!(number(1.0 / 3.0), "0.333");
         assert_eq!(pct(30.04), "+30.0%");
