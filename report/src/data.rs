@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use wow_records::{Meta, Record, RunDir, SummaryRow};
+use wow_records::vocab::ModuleBuild;
+use wow_records::{Backend, Experiment, Meta, Record, RunDir, Series, SummaryRow};
 
 /// One run folder that contributed to a [`Dataset`].
 #[derive(Debug, Clone)]
@@ -115,7 +116,7 @@ impl Dataset {
     pub fn rows<'a>(
         &'a self,
         device: &'a str,
-        experiment: &'a str,
+        experiment: Experiment,
     ) -> impl Iterator<Item = &'a SummaryRow> + 'a {
         self.summary
             .iter()
@@ -126,7 +127,7 @@ impl Dataset {
     pub fn records_of<'a>(
         &'a self,
         device: &'a str,
-        experiment: &'a str,
+        experiment: Experiment,
     ) -> impl Iterator<Item = &'a Record> + 'a {
         self.records
             .iter()
@@ -134,14 +135,18 @@ impl Dataset {
     }
 
     /// This experiment's configuration from the run's suite (`meta.config.suite.experiment[]`).
-    pub fn experiment_config(&self, device: &str, experiment: &str) -> Option<&serde_json::Value> {
+    pub fn experiment_config(
+        &self,
+        device: &str,
+        experiment: Experiment,
+    ) -> Option<&serde_json::Value> {
         let meta = self.meta_for(device)?;
         meta.config
             .get("suite")?
             .get("experiment")?
             .as_array()?
             .iter()
-            .find(|e| e.get("kind").and_then(|k| k.as_str()) == Some(experiment))
+            .find(|e| e.get("kind").and_then(|k| k.as_str()) == Some(experiment.as_str()))
     }
 }
 
@@ -227,31 +232,41 @@ impl Vary {
     }
 }
 
+/// Presentation order of backends: Wasm, Docker, the load generator, anything else.
 pub fn backend_rank(b: &str) -> usize {
-    match b {
-        "wasm" => 0,
-        "docker" => 1,
-        "client" => 2,
-        _ => 3,
-    }
+    const ORDER: [Backend; 3] = [Backend::Wasm, Backend::Docker, Backend::Client];
+    ORDER.iter().position(|o| b == o).unwrap_or(ORDER.len())
 }
 
+/// Presentation order of series: Wasm's (the module builds after the others), then Docker's.
 pub fn variant_rank(v: &str) -> usize {
-    const ORDER: [&str; 12] = [
-        "precompiled",
-        "compile",
-        "distinct",
-        "shared",
-        "in-process",
-        "module-release-lto",
-        "module-release",
-        "module-debug",
-        "create-start",
-        "prestarted",
-        "host-net",
-        "actionloop",
+    const WASM: [Series; 5] = [
+        Series::Precompiled,
+        Series::Compile,
+        Series::Distinct,
+        Series::Shared,
+        Series::InProcess,
     ];
-    ORDER.iter().position(|o| *o == v).unwrap_or(ORDER.len())
+    const DOCKER: [Series; 4] = [
+        Series::CreateStart,
+        Series::Prestarted,
+        Series::HostNet,
+        Series::Actionloop,
+    ];
+    let builds = ModuleBuild::ALL.len();
+    if let Some(i) = WASM.iter().position(|s| v == s) {
+        i
+    } else if let Some(b) = ModuleBuild::of_series(v) {
+        WASM.len()
+            + ModuleBuild::ALL
+                .iter()
+                .position(|x| *x == b)
+                .unwrap_or(builds)
+    } else if let Some(i) = DOCKER.iter().position(|s| v == s) {
+        WASM.len() + builds + i
+    } else {
+        WASM.len() + builds + DOCKER.len()
+    }
 }
 
 /// Summary rows grouped by series, in presentation order; within a series, by concurrency.

@@ -15,8 +15,8 @@
 //!   (`paper` or `full`), `N` the largest number of sandboxes both series measured. Above 1 means
 //!   a Wasm sandbox costs less.
 //! - `throughput-mixed-{paper,fair}`: the mean, over the client levels `c` both backends
-//!   measured within the paper's range (2–10 clients; every level both measured when none falls
-//!   in it), of `median(throughput, wasm precompiled, c) / median(throughput, docker
+//!   measured within the paper's range (2–10 clients, `method.mixed_throughput_clients` in
+//!   `paper.toml`; every level both measured when none falls in it), of `median(throughput, wasm precompiled, c) / median(throughput, docker
 //!   create-start, c)`; experiment `throughput`, workload `mixed`, phase `warm`, the named config.
 //!   This is the paper's method (mean of per-level ratios over 2–10 clients); the levels beyond
 //!   it are in the throughput section and chart.
@@ -40,17 +40,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use wow_records::SummaryRow;
+use wow_records::{Backend, Config, Experiment, Metric, Series, SummaryRow, phase};
 
 use crate::data::{SeriesKey, measured};
 use crate::fmt;
-
-const WASM: &str = "wasm";
-const DOCKER: &str = "docker";
-const WASM_DEFAULT: &str = "precompiled";
-const DOCKER_DEFAULT: &str = "create-start";
-/// The client levels the paper averaged its mixed-throughput ratio over.
-const PAPER_MIXED_LEVELS: std::ops::RangeInclusive<u32> = 2..=10;
+use crate::levels;
+use crate::paper::paper;
 
 /// How a headline value reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +111,53 @@ impl Headline {
     }
 }
 
+/// The series a claim compares by default: Wasm with a cached artifact, Docker creating a
+/// container per cold start.
+const WASM: (Backend, Series) = (Backend::Wasm, Series::Precompiled);
+const DOCKER: (Backend, Series) = (Backend::Docker, Series::CreateStart);
+
+/// A headline row before its value: what it claims and how its value is defined.
+struct Claim {
+    id: String,
+    /// The paper's claim it is compared with (usually `id`).
+    paper_id: String,
+    claim: String,
+    short: String,
+    definition: String,
+    kind: Kind,
+}
+
+/// A value this run gives for a claim, with the setup behind it.
+struct Measured {
+    value: f64,
+    setup: String,
+}
+
+/// A claim's value, or why it cannot be computed.
+type Outcome = Result<Measured, String>;
+
+impl Claim {
+    /// The row of `device`: measured, or missing with the reason.
+    fn row(self, device: &str, outcome: Outcome) -> Headline {
+        let (value, setup, missing) = match outcome {
+            Ok(m) => (Some(m.value), m.setup, None),
+            Err(why) => (None, String::new(), Some(why)),
+        };
+        Headline {
+            id: self.id,
+            paper_id: self.paper_id,
+            device: device.to_string(),
+            claim: self.claim,
+            short: self.short,
+            definition: self.definition,
+            kind: self.kind,
+            value,
+            setup,
+            missing,
+        }
+    }
+}
+
 /// Measured summary rows of one device, experiment, phase and metric.
 struct Sel<'a> {
     rows: Vec<&'a SummaryRow>,
@@ -125,9 +167,9 @@ impl<'a> Sel<'a> {
     fn new(
         summary: &'a [SummaryRow],
         device: &str,
-        experiment: &str,
+        experiment: Experiment,
         phase: &str,
-        metric: &str,
+        metric: Metric,
     ) -> Sel<'a> {
         Sel {
             rows: summary
@@ -143,7 +185,7 @@ impl<'a> Sel<'a> {
     }
 
     /// Keeps one workload: `preferred` when present, else the first by name.
-    fn workload(mut self, preferred: &str) -> (Sel<'a>, Option<String>) {
+    fn workload(mut self, preferred: &str) -> (Sel<'a>, String) {
         let all: BTreeSet<&str> = self.rows.iter().map(|r| r.workload.as_str()).collect();
         let pick = if all.contains(preferred) {
             Some(preferred.to_string())
@@ -153,11 +195,13 @@ impl<'a> Sel<'a> {
         if let Some(w) = &pick {
             self.rows.retain(|r| &r.workload == w);
         }
-        (self, pick)
+        (self, pick.unwrap_or_else(|| preferred.to_string()))
     }
 
-    fn config(mut self, config: &str) -> Sel<'a> {
-        self.rows.retain(|r| r.config == config);
+    /// Keeps the rows of one config and workload.
+    fn only(mut self, config: Config, workload: &str) -> Sel<'a> {
+        self.rows
+            .retain(|r| r.config == config && r.workload == workload);
         self
     }
 
@@ -165,23 +209,24 @@ impl<'a> Sel<'a> {
         !self.rows.is_empty()
     }
 
-    fn has_series(&self, backend: &str, variant: &str) -> bool {
+    fn has_series(&self, (backend, variant): (Backend, Series)) -> bool {
         self.rows
             .iter()
             .any(|r| r.backend == backend && r.variant == variant)
     }
 
     /// Measured rows of one series by level.
-    fn levels(&self, backend: &str, variant: &str) -> BTreeMap<u32, &'a SummaryRow> {
-        self.rows
-            .iter()
-            .filter(|r| r.backend == backend && r.variant == variant && measured(r))
-            .map(|r| (r.concurrency, *r))
-            .collect()
+    fn levels(&self, (backend, variant): (Backend, Series)) -> BTreeMap<u32, &'a SummaryRow> {
+        levels::by_level(
+            self.rows
+                .iter()
+                .copied()
+                .filter(|r| r.backend == backend && r.variant == variant),
+        )
     }
 
     /// Series of one backend present (measured or not), in presentation order.
-    fn series_of(&self, backend: &str) -> Vec<SeriesKey> {
+    fn series_of(&self, backend: Backend) -> Vec<SeriesKey> {
         let mut v: Vec<SeriesKey> = self
             .rows
             .iter()
@@ -193,61 +238,36 @@ impl<'a> Sel<'a> {
         v.sort_by_key(|k| k.order());
         v
     }
-}
 
-/// Levels both series measured, ascending.
-fn common<'a>(
-    a: &BTreeMap<u32, &'a SummaryRow>,
-    b: &BTreeMap<u32, &'a SummaryRow>,
-) -> Vec<(u32, &'a SummaryRow, &'a SummaryRow)> {
-    a.iter()
-        .filter_map(|(l, ra)| b.get(l).map(|rb| (*l, *ra, *rb)))
-        .collect()
+    /// The rows of series `a` and `b` at the levels both measured, ascending; or why there are
+    /// none (`what` names the experiment in the reason).
+    fn compare(
+        &self,
+        what: &str,
+        a: (Backend, Series),
+        b: (Backend, Series),
+    ) -> Result<Vec<(u32, &'a SummaryRow, &'a SummaryRow)>, String> {
+        let both = levels::common(&self.levels(a), &self.levels(b));
+        if !both.is_empty() {
+            return Ok(both);
+        }
+        if !self.any() {
+            return Err(format!("experiment {what} not in this run"));
+        }
+        for (backend, variant) in [a, b] {
+            if !self.has_series((backend, variant)) {
+                return Err(format!("no {backend} {variant} series"));
+            }
+            if self.levels((backend, variant)).is_empty() {
+                return Err(format!("every {backend} {variant} measurement failed"));
+            }
+        }
+        Err("no level measured by both series".to_string())
+    }
 }
 
 fn med(r: &SummaryRow) -> f64 {
     r.median.unwrap_or(f64::NAN)
-}
-
-/// Why a comparison of two series cannot be made.
-fn why_missing(sel: &Sel, experiment: &str, a: (&str, &str), b: (&str, &str)) -> String {
-    if !sel.any() {
-        return format!("experiment {experiment} not in this run");
-    }
-    for (backend, variant) in [a, b] {
-        if !sel.has_series(backend, variant) {
-            return format!("no {backend} {variant} series");
-        }
-        if sel.levels(backend, variant).is_empty() {
-            return format!("every {backend} {variant} measurement failed");
-        }
-    }
-    "no level measured by both series".to_string()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn missing(
-    id: &str,
-    paper_id: &str,
-    device: &str,
-    claim: String,
-    short: String,
-    definition: &str,
-    kind: Kind,
-    why: String,
-) -> Headline {
-    Headline {
-        id: id.to_string(),
-        paper_id: paper_id.to_string(),
-        device: device.to_string(),
-        claim,
-        short,
-        definition: definition.to_string(),
-        kind,
-        value: None,
-        setup: String::new(),
-        missing: Some(why),
-    }
 }
 
 /// This run's headline values for `device`, in the report's order. Every claim gets a row; a
@@ -263,40 +283,44 @@ pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
 }
 
 fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
-    let (sel, workload) =
-        Sel::new(summary, device, "cold-start", "cold_start", "latency").workload("hash");
-    let workload = workload.unwrap_or_else(|| "hash".into());
-    let docker = sel.levels(DOCKER, DOCKER_DEFAULT);
+    let experiment = Experiment::ColdStart;
+    let (sel, workload) = Sel::new(
+        summary,
+        device,
+        experiment,
+        phase::COLD_START,
+        Metric::Latency,
+    )
+    .workload("hash");
+    let (_, docker) = DOCKER;
     for (variant, prefix) in [
-        (WASM_DEFAULT, "cold-start"),
-        ("compile", "cold-start-compile"),
+        (Series::Precompiled, experiment.to_string()),
+        (Series::Compile, format!("{experiment}-{}", Series::Compile)),
     ] {
-        let wasm = sel.levels(WASM, variant);
-        let both = common(&wasm, &docker);
+        let wasm = (Backend::Wasm, variant);
+        let both = sel.compare(experiment.as_str(), wasm, DOCKER);
         for (suffix, which) in [("low", "lowest"), ("high", "highest")] {
             let id = format!("{prefix}-{suffix}");
-            let claim =
-                format!("Cold start, {which} level (wasm {variant} vs docker {DOCKER_DEFAULT})");
-            let short = format!("cold start, {which} level ({variant})");
-            let definition = format!(
-                "median cold start (provision + init) of wasm {variant} ÷ that of docker \
-                 {DOCKER_DEFAULT} − 1, at the {which} concurrency level both measured"
-            );
-            let pick = if suffix == "low" {
-                both.first()
-            } else {
-                both.last()
+            let claim = Claim {
+                paper_id: id.clone(),
+                id,
+                claim: format!("Cold start, {which} level (wasm {variant} vs docker {docker})"),
+                short: format!("cold start, {which} level ({variant})"),
+                definition: format!(
+                    "median cold start (provision + init) of wasm {variant} ÷ that of docker \
+                     {docker} − 1, at the {which} concurrency level both measured"
+                ),
+                kind: Kind::Change,
             };
-            match pick {
-                Some((level, w, d)) => out.push(Headline {
-                    id: id.clone(),
-                    paper_id: id,
-                    device: device.to_string(),
-                    claim,
-                    short: short.clone(),
-                    definition,
-                    kind: Kind::Change,
-                    value: Some(med(w) / med(d) - 1.0),
+            let outcome = both.clone().map(|both| {
+                let pick = if suffix == "low" {
+                    both.first()
+                } else {
+                    both.last()
+                };
+                let &(level, w, d) = pick.expect("compare gives at least one level");
+                Measured {
+                    value: med(w) / med(d) - 1.0,
                     setup: format!(
                         "{device}, {workload}, {level} concurrent: {} vs {} (medians, n = {} / {})",
                         fmt::duration_us(med(w)),
@@ -304,178 +328,126 @@ fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                         w.n,
                         d.n
                     ),
-                    missing: None,
-                }),
-                None => out.push(missing(
-                    &id,
-                    &id,
-                    device,
-                    claim,
-                    short.clone(),
-                    &definition,
-                    Kind::Change,
-                    why_missing(
-                        &sel,
-                        "cold-start",
-                        (WASM, variant),
-                        (DOCKER, DOCKER_DEFAULT),
-                    ),
-                )),
-            }
+                }
+            });
+            out.push(claim.row(device, outcome));
         }
     }
 }
 
 fn memory(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
-    for method in ["paper", "full"] {
-        let (sel, workload) =
-            Sel::new(summary, device, "memory", method, "memory_per_sandbox").workload("hash");
-        let workload = workload.unwrap_or_else(|| "hash".into());
-        let docker = sel.levels(DOCKER, DOCKER_DEFAULT);
-        for variant in ["distinct", "shared"] {
-            let id = format!("memory-{method}-{variant}");
-            let claim = format!(
-                "Memory per warm sandbox, {method} method (docker {DOCKER_DEFAULT} ÷ wasm {variant})"
-            );
-            let short = format!("memory per sandbox, {method} method ({variant})");
-            let definition = format!(
-                "median memory per sandbox ({method} method) of docker {DOCKER_DEFAULT} ÷ that \
-                 of wasm {variant}, at the largest number of sandboxes both measured"
-            );
-            let wasm = sel.levels(WASM, variant);
-            match common(&wasm, &docker).last() {
-                Some((n, w, d)) => out.push(Headline {
-                    id: id.clone(),
-                    paper_id: id,
-                    device: device.to_string(),
-                    claim,
-                    short: short.clone(),
-                    definition,
-                    kind: Kind::Ratio,
-                    value: Some(med(d) / med(w)),
-                    setup: format!(
-                        "{device}, {workload}, {n} sandboxes: {} vs {} (medians, n = {} / {})",
-                        fmt::mib(med(d)),
-                        fmt::mib(med(w)),
-                        d.n,
-                        w.n
-                    ),
-                    missing: None,
-                }),
-                None => out.push(missing(
-                    &id,
-                    &id,
-                    device,
-                    claim,
-                    short.clone(),
-                    &definition,
-                    Kind::Ratio,
-                    why_missing(&sel, "memory", (WASM, variant), (DOCKER, DOCKER_DEFAULT)),
-                )),
-            }
+    let experiment = Experiment::Memory;
+    let (_, docker) = DOCKER;
+    for method in [phase::PAPER, phase::FULL] {
+        let (sel, workload) = Sel::new(
+            summary,
+            device,
+            experiment,
+            method,
+            Metric::MemoryPerSandbox,
+        )
+        .workload("hash");
+        for variant in [Series::Distinct, Series::Shared] {
+            let id = format!("{experiment}-{method}-{variant}");
+            let claim = Claim {
+                paper_id: id.clone(),
+                id,
+                claim: format!(
+                    "Memory per warm sandbox, {method} method (docker {docker} ÷ wasm {variant})"
+                ),
+                short: format!("memory per sandbox, {method} method ({variant})"),
+                definition: format!(
+                    "median memory per sandbox ({method} method) of docker {docker} ÷ that \
+                     of wasm {variant}, at the largest number of sandboxes both measured"
+                ),
+                kind: Kind::Ratio,
+            };
+            let outcome = sel
+                .compare(experiment.as_str(), (Backend::Wasm, variant), DOCKER)
+                .map(|both| {
+                    let &(n, w, d) = both.last().expect("compare gives at least one level");
+                    Measured {
+                        value: med(d) / med(w),
+                        setup: format!(
+                            "{device}, {workload}, {n} sandboxes: {} vs {} (medians, n = {} / {})",
+                            fmt::mib(med(d)),
+                            fmt::mib(med(w)),
+                            d.n,
+                            w.n
+                        ),
+                    }
+                });
+            out.push(claim.row(device, outcome));
         }
     }
 }
 
 fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
-    for config in ["paper", "fair"] {
-        let id = format!("throughput-mixed-{config}");
-        let claim = format!(
-            "Throughput, mixed workload, {config} config (wasm {WASM_DEFAULT} ÷ docker {DOCKER_DEFAULT})"
-        );
-        let short = format!("throughput, mixed, {config} config");
-        let definition = format!(
-            "mean over the client levels both backends measured within the paper's range \
-             ({}–{} clients; all levels when none is in it) of the per-level ratio of median \
-             throughputs, wasm {WASM_DEFAULT} ÷ docker {DOCKER_DEFAULT}, workload mixed, \
-             {config} config (the paper's method)",
-            PAPER_MIXED_LEVELS.start(),
-            PAPER_MIXED_LEVELS.end()
-        );
-        let all = Sel::new(summary, device, "throughput", "warm", "throughput").config(config);
-        let sel = Sel {
-            rows: all
-                .rows
-                .into_iter()
-                .filter(|r| r.workload == "mixed")
-                .collect(),
+    let experiment = Experiment::Throughput;
+    let (_, wasm) = WASM;
+    let (_, docker) = DOCKER;
+    let clients = paper().mixed_throughput_clients();
+    let warm = || Sel::new(summary, device, experiment, phase::WARM, Metric::Throughput);
+    for config in [Config::Paper, Config::Fair] {
+        let id = format!("{experiment}-mixed-{config}");
+        let claim = Claim {
+            paper_id: id.clone(),
+            id,
+            claim: format!(
+                "Throughput, mixed workload, {config} config (wasm {wasm} ÷ docker {docker})"
+            ),
+            short: format!("throughput, mixed, {config} config"),
+            definition: format!(
+                "mean over the client levels both backends measured within the paper's range \
+                 ({}–{} clients; all levels when none is in it) of the per-level ratio of median \
+                 throughputs, wasm {wasm} ÷ docker {docker}, workload mixed, \
+                 {config} config (the paper's method)",
+                clients.start(),
+                clients.end()
+            ),
+            kind: Kind::Ratio,
         };
-        let w = sel.levels(WASM, WASM_DEFAULT);
-        let d = sel.levels(DOCKER, DOCKER_DEFAULT);
-        let mut both = common(&w, &d);
-        if both.iter().any(|(l, _, _)| PAPER_MIXED_LEVELS.contains(l)) {
-            both.retain(|(l, _, _)| PAPER_MIXED_LEVELS.contains(l));
-        }
-        if both.is_empty() {
-            out.push(missing(
-                &id,
-                &id,
-                device,
-                claim,
-                short.clone(),
-                &definition,
-                Kind::Ratio,
-                why_missing(
-                    &sel,
-                    &format!("throughput (mixed, {config})"),
-                    (WASM, WASM_DEFAULT),
-                    (DOCKER, DOCKER_DEFAULT),
-                ),
-            ));
-        } else {
+        let sel = warm().only(config, "mixed");
+        let what = format!("{experiment} (mixed, {config})");
+        let outcome = sel.compare(&what, WASM, DOCKER).map(|both| {
+            let both = levels::prefer_within(both, &clients, |(l, _, _)| *l);
             let ratios: Vec<f64> = both.iter().map(|(_, w, d)| med(w) / med(d)).collect();
             let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
             let levels: Vec<String> = both.iter().map(|(l, _, _)| l.to_string()).collect();
             let per: Vec<String> = ratios.iter().map(|r| fmt::ratio(*r)).collect();
-            out.push(Headline {
-                id: id.clone(),
-                paper_id: id,
-                device: device.to_string(),
-                claim,
-                short: short.clone(),
-                definition,
-                kind: Kind::Ratio,
-                value: Some(mean),
+            Measured {
+                value: mean,
                 setup: format!(
                     "{device}, mixed, {config} config, mean over {} client levels ({}): {}",
                     both.len(),
                     levels.join(", "),
                     per.join(", ")
                 ),
-                missing: None,
-            });
-        }
+            }
+        });
+        out.push(claim.row(device, outcome));
     }
-    for config in ["paper", "fair"] {
-        let id = format!("throughput-cpu-{config}");
-        let claim = format!(
-            "Throughput, CPU-bound hash, {config} config (wasm {WASM_DEFAULT} ÷ docker {DOCKER_DEFAULT})"
-        );
-        let short = format!("throughput, hash, {config} config");
-        let definition = format!(
-            "median throughput of wasm {WASM_DEFAULT} ÷ that of docker {DOCKER_DEFAULT}, \
-             workload hash, {config} config, at the largest client level both measured"
-        );
-        let all = Sel::new(summary, device, "throughput", "warm", "throughput").config(config);
-        let sel = Sel {
-            rows: all
-                .rows
-                .into_iter()
-                .filter(|r| r.workload == "hash")
-                .collect(),
+    for config in [Config::Paper, Config::Fair] {
+        let id = format!("{experiment}-cpu-{config}");
+        let claim = Claim {
+            paper_id: id.clone(),
+            id,
+            claim: format!(
+                "Throughput, CPU-bound hash, {config} config (wasm {wasm} ÷ docker {docker})"
+            ),
+            short: format!("throughput, hash, {config} config"),
+            definition: format!(
+                "median throughput of wasm {wasm} ÷ that of docker {docker}, \
+                 workload hash, {config} config, at the largest client level both measured"
+            ),
+            kind: Kind::Ratio,
         };
-        let w = sel.levels(WASM, WASM_DEFAULT);
-        let d = sel.levels(DOCKER, DOCKER_DEFAULT);
-        match common(&w, &d).last() {
-            Some((c, w, d)) => out.push(Headline {
-                id: id.clone(),
-                paper_id: id,
-                device: device.to_string(),
-                claim,
-                short: short.clone(),
-                definition,
-                kind: Kind::Ratio,
-                value: Some(med(w) / med(d)),
+        let sel = warm().only(config, "hash");
+        let what = format!("{experiment} (hash, {config})");
+        let outcome = sel.compare(&what, WASM, DOCKER).map(|both| {
+            let &(c, w, d) = both.last().expect("compare gives at least one level");
+            Measured {
+                value: med(w) / med(d),
                 setup: format!(
                     "{device}, hash, {config} config, {c} clients: {} vs {} req/s (medians, n = {} / {})",
                     fmt::sig3(med(w)),
@@ -483,120 +455,87 @@ fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                     w.n,
                     d.n
                 ),
-                missing: None,
-            }),
-            None => out.push(missing(
-                &id,
-                &id,
-                device,
-                claim,
-                short.clone(),
-                &definition,
-                Kind::Ratio,
-                why_missing(
-                    &sel,
-                    &format!("throughput (hash, {config})"),
-                    (WASM, WASM_DEFAULT),
-                    (DOCKER, DOCKER_DEFAULT),
-                ),
-            )),
-        }
+            }
+        });
+        out.push(claim.row(device, outcome));
     }
 }
 
 fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
-    let id = "capacity";
-    let claim = "Capacity at the latency bound (wasm ÷ docker)".to_string();
-    let short = "capacity at the latency bound".to_string();
-    let definition = "median capacity found (in-flight sleep invocations sustained with p99 \
-                      within the bound and memory within the budget) of wasm ÷ that of docker";
-    let sel = Sel::new(summary, device, "capacity", "max", "capacity");
-    let pick = |backend: &str| {
+    let experiment = Experiment::Capacity;
+    let mut claim = Claim {
+        id: experiment.to_string(),
+        paper_id: experiment.to_string(),
+        claim: "Capacity at the latency bound (wasm ÷ docker)".to_string(),
+        short: "capacity at the latency bound".to_string(),
+        definition: "median capacity found (in-flight sleep invocations sustained with p99 \
+                     within the bound and memory within the budget) of wasm ÷ that of docker"
+            .to_string(),
+        kind: Kind::Ratio,
+    };
+    let sel = Sel::new(summary, device, experiment, "max", Metric::Capacity);
+    let pick = |backend: Backend| {
         sel.rows
             .iter()
             .filter(|r| r.backend == backend)
             .min_by_key(|r| SeriesKey::of(r).order())
             .copied()
     };
-    let (w, d) = (pick(WASM), pick(DOCKER));
     // A capacity equal to the largest step tried held at every step: only a lower bound.
+    let steps = Sel::new(summary, device, experiment, phase::STEP, Metric::Throughput);
     let largest_step = |backend: &str| {
-        summary
+        steps
+            .rows
             .iter()
-            .filter(|r| {
-                r.device == device
-                    && r.experiment == "capacity"
-                    && r.phase == "step"
-                    && r.metric == "throughput"
-                    && r.backend == backend
-            })
+            .filter(|r| r.backend == backend)
             .map(|r| r.concurrency)
             .max()
     };
     let held_everywhere =
         |r: &SummaryRow| largest_step(&r.backend).is_some_and(|top| med(r) >= top as f64);
-    let value = match (w, d) {
-        (Some(w), Some(d)) if measured(w) && measured(d) && !held_everywhere(d) => Some((w, d)),
-        _ => None,
-    };
-    match value {
-        Some((w, d)) => out.push(Headline {
-            id: id.into(),
-            paper_id: id.into(),
-            device: device.to_string(),
-            claim,
-            short: short.clone(),
-            definition: definition.into(),
-            kind: if held_everywhere(w) {
-                Kind::RatioAtLeast
-            } else {
-                Kind::Ratio
-            },
-            value: Some(med(w) / med(d)),
-            setup: format!(
-                "{device}, {}: {}{} vs {} in flight (medians, n = {} / {})",
-                w.workload,
-                if held_everywhere(w) { "≥ " } else { "" },
-                fmt::sig3(med(w)),
-                fmt::sig3(med(d)),
-                w.n,
-                d.n
-            ),
-            missing: None,
-        }),
-        None => {
-            let why = if !sel.any() {
-                "experiment capacity not in this run".to_string()
-            } else {
-                match (w, d) {
-                    (None, _) => "no wasm capacity series".into(),
-                    (_, None) => "no docker capacity series".into(),
-                    (Some(w), _) if !measured(w) => "wasm held at no load step".into(),
-                    (_, Some(d)) if !measured(d) => "docker held at no load step".into(),
-                    _ => "docker held at every load step tried: raise the steps".into(),
-                }
-            };
-            out.push(missing(
-                id,
-                id,
-                device,
-                claim,
-                short,
-                definition,
-                Kind::Ratio,
-                why,
-            ))
+    let outcome = match (pick(Backend::Wasm), pick(Backend::Docker)) {
+        _ if !sel.any() => Err(format!("experiment {experiment} not in this run")),
+        (None, _) => Err("no wasm capacity series".into()),
+        (_, None) => Err("no docker capacity series".into()),
+        (Some(w), _) if !measured(w) => Err("wasm held at no load step".into()),
+        (_, Some(d)) if !measured(d) => Err("docker held at no load step".into()),
+        (_, Some(d)) if held_everywhere(d) => {
+            Err("docker held at every load step tried: raise the steps".into())
         }
-    }
+        (Some(w), Some(d)) => {
+            let at_least = held_everywhere(w);
+            if at_least {
+                claim.kind = Kind::RatioAtLeast;
+            }
+            Ok(Measured {
+                value: med(w) / med(d),
+                setup: format!(
+                    "{device}, {}: {}{} vs {} in flight (medians, n = {} / {})",
+                    w.workload,
+                    if at_least { "≥ " } else { "" },
+                    fmt::sig3(med(w)),
+                    fmt::sig3(med(d)),
+                    w.n,
+                    d.n
+                ),
+            })
+        }
+    };
+    out.push(claim.row(device, outcome));
 }
 
 fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
-    let (p50, _) =
-        Sel::new(summary, device, "realistic", "all", "latency_p50").workload("azure-mix");
-    let (p99, _) =
-        Sel::new(summary, device, "realistic", "all", "latency_p99").workload("azure-mix");
-    let (cold, _) =
-        Sel::new(summary, device, "realistic", "all", "cold_fraction").workload("azure-mix");
+    let experiment = Experiment::Realistic;
+    let all = |metric| {
+        Sel::new(summary, device, experiment, phase::ALL, metric)
+            .workload("azure-mix")
+            .0
+    };
+    let (p50, p99, cold) = (
+        all(Metric::LatencyP50),
+        all(Metric::LatencyP99),
+        all(Metric::ColdFraction),
+    );
     for (metric, label, sel, kind) in [
         (
             "p50",
@@ -617,11 +556,11 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             Kind::Fraction,
         ),
     ] {
-        for (backend, default_variant) in [(WASM, WASM_DEFAULT), (DOCKER, DOCKER_DEFAULT)] {
+        for (backend, default_variant) in [WASM, DOCKER] {
             let paper_id = if metric == "cold" {
                 format!("cold-fraction-{backend}")
             } else {
-                format!("realistic-{metric}-{backend}")
+                format!("{experiment}-{metric}-{backend}")
             };
             let definition = if metric == "cold" {
                 "median over repetitions of the share of successful requests that met a cold start"
@@ -636,32 +575,30 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                 series.push(SeriesKey {
                     backend: backend.into(),
                     variant: default_variant.into(),
-                    config: "paper".into(),
+                    config: Config::Paper.into(),
                     workload: "azure-mix".into(),
                 });
             }
             for key in series {
-                let id = format!("{paper_id}-{}", key.variant);
-                let claim = format!("{label} ({backend} {})", key.variant);
-                let short = format!(
-                    "realistic, {} ({backend} {})",
-                    label.trim_start_matches("Realistic workload, "),
-                    key.variant
-                );
+                let variant = &key.variant;
+                let claim = Claim {
+                    id: format!("{paper_id}-{variant}"),
+                    paper_id: paper_id.clone(),
+                    claim: format!("{label} ({backend} {variant})"),
+                    short: format!(
+                        "realistic, {} ({backend} {variant})",
+                        label.trim_start_matches("Realistic workload, "),
+                    ),
+                    definition: definition.clone(),
+                    kind,
+                };
                 let row = sel
                     .rows
                     .iter()
                     .find(|r| SeriesKey::of(r) == key && measured(r));
-                match row {
-                    Some(r) => out.push(Headline {
-                        id,
-                        paper_id: paper_id.clone(),
-                        device: device.to_string(),
-                        claim,
-                        short: short.clone(),
-                        definition: definition.clone(),
-                        kind,
-                        value: r.median,
+                let outcome = match row {
+                    Some(r) => Ok(Measured {
+                        value: med(r),
                         setup: format!(
                             "{device}, {}, {} clients, {} config (n = {} repetition{})",
                             r.workload,
@@ -670,28 +607,14 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                             r.n,
                             if r.n == 1 { "" } else { "s" }
                         ),
-                        missing: None,
                     }),
-                    None => {
-                        let why = if !sel.any() {
-                            "experiment realistic not in this run".to_string()
-                        } else if sel.has_series(backend, &key.variant) {
-                            format!("every {backend} {} repetition failed", key.variant)
-                        } else {
-                            format!("no {backend} {} series", key.variant)
-                        };
-                        out.push(missing(
-                            &id,
-                            &paper_id,
-                            device,
-                            claim,
-                            short,
-                            &definition,
-                            kind,
-                            why,
-                        ));
+                    None if !sel.any() => Err(format!("experiment {experiment} not in this run")),
+                    None if sel.rows.iter().any(|r| SeriesKey::of(r) == key) => {
+                        Err(format!("every {backend} {variant} repetition failed"))
                     }
-                }
+                    None => Err(format!("no {backend} {variant} series")),
+                };
+                out.push(claim.row(device, outcome));
             }
         }
     }
@@ -702,18 +625,17 @@ mod tests {
     use super::*;
 
     fn row(
-        backend: &str,
-        variant: &str,
+        (backend, variant): (Backend, Series),
         conc: u32,
         phase: &str,
         metric: &str,
         v: f64,
     ) -> SummaryRow {
         SummaryRow {
-            experiment: "capacity".into(),
+            experiment: Experiment::Capacity.into(),
             backend: backend.into(),
             variant: variant.into(),
-            config: "default".into(),
+            config: Config::Default.into(),
             workload: "sleep".into(),
             device: "host".into(),
             concurrency: conc,
@@ -737,12 +659,12 @@ mod tests {
     /// Capacities found for wasm and docker, with the load steps each was tried at.
     fn capacity_rows(wasm: f64, docker: f64, steps: &[u32]) -> Vec<SummaryRow> {
         let mut rows = vec![
-            row(WASM, "precompiled", 0, "max", "capacity", wasm),
-            row(DOCKER, "create-start", 0, "max", "capacity", docker),
+            row(WASM, 0, "max", "capacity", wasm),
+            row(DOCKER, 0, "max", "capacity", docker),
         ];
         for &s in steps {
-            rows.push(row(WASM, "precompiled", s, "step", "throughput", 1.0));
-            rows.push(row(DOCKER, "create-start", s, "step", "throughput", 1.0));
+            rows.push(row(WASM, s, "step", "throughput", 1.0));
+            rows.push(row(DOCKER, s, "step", "throughput", 1.0));
         }
         rows
     }
@@ -786,13 +708,11 @@ mod tests {
         let mut rows = Vec::new();
         // Ratios 2× at 2 and 8 clients (inside the paper's 2–10), 10× at 1 and 64 (outside).
         for (clients, ratio) in [(1, 10.0), (2, 2.0), (8, 2.0), (64, 10.0)] {
-            for (backend, variant, v) in
-                [(WASM, "precompiled", ratio), (DOCKER, "create-start", 1.0)]
-            {
-                let mut r = row(backend, variant, clients, "warm", "throughput", v);
-                r.experiment = "throughput".into();
+            for (series, v) in [(WASM, ratio), (DOCKER, 1.0)] {
+                let mut r = row(series, clients, "warm", "throughput", v);
+                r.experiment = Experiment::Throughput.into();
                 r.workload = "mixed".into();
-                r.config = "paper".into();
+                r.config = Config::Paper.into();
                 rows.push(r);
             }
         }

@@ -10,14 +10,32 @@
 //!
 //! Missing data is shown as missing: a chart whose data is absent is not drawn and its section
 //! says the experiment was not run; a value that was not measured reads "—", never zero.
+//!
+//! Where things are:
+//!
+//! - [`data`] reads the run folders; [`levels`] chooses the levels a chart, table or headline
+//!   shows; [`fmt`] formats numbers.
+//! - [`experiments`]: one module per experiment, selecting its rows once and rendering its
+//!   charts and tables from them. A new chart or table of an experiment goes there.
+//! - [`charts`]: what charts share; [`charts::figure`] is the model the experiments build,
+//!   [`charts::axis`] its axes, [`charts::draw`] the plotters code (one module per panel kind).
+//! - [`headline`]: this run's values for the paper's claims; [`paper`]: the paper's values from
+//!   `paper.toml`; [`paper_table`] puts them side by side.
+//! - [`markdown`] writes the report's frame around the [`fingerprint`], the paper table and the
+//!   experiments, with [`table`]; [`html`] turns it into `index.html`.
 
 pub mod charts;
 pub mod data;
+pub mod experiments;
+pub mod fingerprint;
 pub mod fmt;
 pub mod headline;
 pub mod html;
+pub mod levels;
 pub mod markdown;
 pub mod paper;
+pub mod paper_table;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,11 +109,11 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
         .with_context(|| format!("cannot create {}", charts_dir.display()))?;
 
     let devices = ds.devices();
-    let mut specs: BTreeMap<String, Vec<charts::ChartSpec>> = BTreeMap::new();
+    let mut sections: BTreeMap<String, Vec<experiments::Section>> = BTreeMap::new();
     let mut files = Vec::new();
     for d in &devices {
-        let list = charts::charts_for(ds, d);
-        for c in &list {
+        let list = experiments::sections(ds, d);
+        for c in list.iter().flat_map(|s| &s.charts) {
             let stem = c.stem(d);
             charts::draw::render(&c.figure, &charts_dir, &stem)?;
             files.push(ChartFile {
@@ -106,12 +124,12 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
                 svg: charts_dir.join(format!("{stem}.svg")),
             });
         }
-        specs.insert(d.clone(), list);
+        sections.insert(d.clone(), list);
     }
 
     let md = markdown::render(&markdown::Context {
         ds,
-        charts: &specs,
+        sections: &sections,
         images: markdown::ImageFormat::Png,
     });
     let report_md = out.join("report.md");
@@ -120,7 +138,7 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
 
     let md_svg = markdown::render(&markdown::Context {
         ds,
-        charts: &specs,
+        sections: &sections,
         images: markdown::ImageFormat::Svg,
     });
     let title = md
@@ -132,14 +150,14 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
     std::fs::write(&index_html, html::page(title, &md_svg))
         .with_context(|| format!("cannot write {}", index_html.display()))?;
 
-    let mut experiments = Vec::new();
+    let mut statuses = Vec::new();
     let mut all_headlines = Vec::new();
     for d in &devices {
-        for (id, _) in markdown::EXPERIMENTS {
-            experiments.push(ExperimentStatus {
-                experiment: id.to_string(),
+        for about in &experiments::ALL {
+            statuses.push(ExperimentStatus {
+                experiment: about.experiment.to_string(),
                 device: d.clone(),
-                measured: ds.rows(d, id).any(data::measured),
+                measured: ds.rows(d, about.experiment).any(data::measured),
             });
         }
         all_headlines.extend(headlines(&ds.summary, d));
@@ -149,7 +167,7 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
         report_md,
         index_html,
         charts: files,
-        experiments,
+        experiments: statuses,
         headlines: all_headlines,
     })
 }

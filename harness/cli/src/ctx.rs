@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wow_artifacts::Artifacts;
+use wow_records::Series;
 
 use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::wasm::{WasmBackend, WasmOptions};
@@ -35,64 +36,35 @@ pub struct Ctx {
     /// Measured at the start of the run and recorded in `meta.json`.
     pub calibration: Mutex<BTreeMap<String, serde_json::Value>>,
     pub notes: Mutex<Vec<String>>,
-    live: Mutex<Vec<Arc<AnyBackend>>>,
+    /// The backends this run has started and not yet released (stopped at the end).
+    pub live: Mutex<Vec<Arc<AnyBackend>>>,
     pub work_dir: PathBuf,
 }
 
 impl Ctx {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        rec: Recorder,
-        artifacts: Artifacts,
-        native_target: String,
-        device: DeviceProfile,
-        cgroup: Option<DeviceCgroup>,
-        backends: Vec<BackendKind>,
-        variants: Option<Vec<String>>,
-        workloads: Option<Vec<String>>,
-        docker_host: Option<String>,
-        wasm_url: Option<String>,
-        client: ActionClient,
-        work_dir: PathBuf,
-    ) -> Ctx {
-        Ctx {
-            rec,
-            artifacts,
-            native_target,
-            device,
-            cgroup,
-            backends,
-            variants,
-            workloads,
-            docker_host,
-            wasm_url,
-            client,
-            calibration: Mutex::new(BTreeMap::new()),
-            notes: Mutex::new(Vec::new()),
-            live: Mutex::new(Vec::new()),
-            work_dir,
-        }
-    }
-
     pub fn wants(&self, kind: BackendKind) -> bool {
         self.backends.contains(&kind)
     }
 
     /// The series of `kind` to run out of an experiment's list, after `--variants`.
-    pub fn variants_of(&self, kind: BackendKind, listed: &[String]) -> Vec<String> {
+    pub fn variants_of(&self, kind: BackendKind, listed: &[Series]) -> Vec<Series> {
         if !self.wants(kind) {
             return vec![];
         }
         listed
             .iter()
-            .filter(|v| self.variants.as_ref().is_none_or(|f| f.contains(v)))
-            .cloned()
+            .filter(|v| {
+                self.variants
+                    .as_ref()
+                    .is_none_or(|f| f.iter().any(|name| name == v.as_str()))
+            })
+            .copied()
             .collect()
     }
 
     /// The (backend, variant) series an experiment with these lists runs, Wasm first.
-    pub fn series(&self, wasm: &[String], docker: &[String]) -> Vec<(BackendKind, String)> {
-        let mut out: Vec<(BackendKind, String)> = self
+    pub fn series(&self, wasm: &[Series], docker: &[Series]) -> Vec<(BackendKind, Series)> {
+        let mut out: Vec<(BackendKind, Series)> = self
             .variants_of(BackendKind::Wasm, wasm)
             .into_iter()
             .map(|v| (BackendKind::Wasm, v))
@@ -177,12 +149,12 @@ impl Ctx {
     pub async fn backend(
         &self,
         kind: BackendKind,
-        variant: &str,
+        variant: Series,
         concurrency: u32,
     ) -> Result<Arc<AnyBackend>> {
         match kind {
-            BackendKind::Wasm => self.wasm(variant, &[]).await,
-            BackendKind::Docker => self.docker(variant, concurrency).await,
+            BackendKind::Wasm => self.wasm(variant.as_str(), &[]).await,
+            BackendKind::Docker => self.docker(variant.as_str(), concurrency).await,
         }
     }
 

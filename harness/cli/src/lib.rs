@@ -12,5 +12,4 @@ pub mod procfs;
 pub mod recorder;
 pub mod rng;
 pub mod runner;
-pub mod soak;
 pub mod suite;

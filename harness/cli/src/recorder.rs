@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use wow_records::{GroupKey, Record, RecordWriter, RunDir};
+use wow_records::{Backend, Config, Experiment, GroupKey, Measure, Record, RecordWriter, RunDir};
 
 /// Raised once (Ctrl-C, a fatal error); long waits race it.
 #[derive(Clone, Default)]
@@ -66,52 +66,46 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// The identity of a measured series; rows add the x value, repetition and metric.
+/// The identity of a measured series; rows add the x value, repetition and [`Measure`].
 #[derive(Debug, Clone)]
-pub struct Series {
-    pub experiment: String,
-    pub backend: String,
+pub struct SeriesKey {
+    pub experiment: Experiment,
+    pub backend: Backend,
+    /// A [`wow_records::Series`] name, or a module-size series (`module-<build>`).
     pub variant: String,
-    pub config: String,
+    pub config: Config,
     pub workload: String,
 }
 
-impl Series {
+impl SeriesKey {
     pub fn new(
-        experiment: &str,
-        backend: &str,
+        experiment: Experiment,
+        backend: Backend,
         variant: &str,
-        config: &str,
+        config: Config,
         workload: &str,
-    ) -> Series {
-        Series {
-            experiment: experiment.into(),
-            backend: backend.into(),
+    ) -> SeriesKey {
+        SeriesKey {
+            experiment,
+            backend,
             variant: variant.into(),
-            config: config.into(),
+            config,
             workload: workload.into(),
         }
     }
 
-    pub fn key(
-        &self,
-        device: &str,
-        concurrency: u32,
-        phase: &str,
-        metric: &str,
-        unit: &str,
-    ) -> GroupKey {
+    pub fn key(&self, device: &str, concurrency: u32, m: Measure) -> GroupKey {
         GroupKey {
-            experiment: self.experiment.clone(),
-            backend: self.backend.clone(),
+            experiment: self.experiment.into(),
+            backend: self.backend.into(),
             variant: self.variant.clone(),
-            config: self.config.clone(),
+            config: self.config.into(),
             workload: self.workload.clone(),
             device: device.to_string(),
             concurrency,
-            phase: phase.to_string(),
-            metric: metric.to_string(),
-            unit: unit.to_string(),
+            phase: m.phase.to_string(),
+            metric: m.metric.into(),
+            unit: m.unit().into(),
         }
     }
 }
@@ -152,102 +146,70 @@ impl Recorder {
     }
 
     /// One successful measurement.
-    #[allow(clippy::too_many_arguments)]
     pub fn put(
         &self,
-        s: &Series,
+        s: &SeriesKey,
         concurrency: u32,
         iteration: u32,
-        phase: &str,
-        metric: &str,
+        m: Measure,
         value: f64,
-        unit: &str,
     ) -> Result<()> {
-        self.write(
-            s,
-            concurrency,
-            iteration,
-            phase,
-            metric,
-            value,
-            unit,
-            true,
-            String::new(),
-        )
+        self.write(s, concurrency, iteration, m, Ok(value))
     }
 
     /// A latency in microseconds.
     pub fn latency(
         &self,
-        s: &Series,
+        s: &SeriesKey,
         concurrency: u32,
         iteration: u32,
         phase: &str,
         d: Duration,
     ) -> Result<()> {
-        self.put(
-            s,
-            concurrency,
-            iteration,
-            phase,
-            "latency",
-            d.as_secs_f64() * 1e6,
-            "us",
-        )
+        let m = Measure::latency(phase);
+        self.put(s, concurrency, iteration, m, d.as_secs_f64() * 1e6)
     }
 
     /// A measurement that failed: kept as a row with `ok = false` and the reason.
-    #[allow(clippy::too_many_arguments)]
     pub fn fail(
         &self,
-        s: &Series,
+        s: &SeriesKey,
         concurrency: u32,
         iteration: u32,
-        phase: &str,
-        metric: &str,
-        unit: &str,
+        m: Measure,
         note: &str,
     ) -> Result<()> {
-        self.write(
-            s,
-            concurrency,
-            iteration,
-            phase,
-            metric,
-            f64::NAN,
-            unit,
-            false,
-            note.to_string(),
-        )
+        self.write(s, concurrency, iteration, m, Err(note.to_string()))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Appends one row: the value, or the reason it is missing.
     fn write(
         &self,
-        s: &Series,
+        s: &SeriesKey,
         concurrency: u32,
         iteration: u32,
-        phase: &str,
-        metric: &str,
-        value: f64,
-        unit: &str,
-        ok: bool,
-        note: String,
+        m: Measure,
+        value: Result<f64, String>,
     ) -> Result<()> {
+        let key = s.key(&self.device, concurrency, m);
+        let (value, ok, note) = match value {
+            Ok(v) => (v, true, String::new()),
+            Err(note) => (f64::NAN, false, note),
+        };
         let r = Record {
             run_id: self.run_id.clone(),
-            experiment: s.experiment.clone(),
-            backend: s.backend.clone(),
-            variant: s.variant.clone(),
-            config: s.config.clone(),
-            workload: s.workload.clone(),
-            device: self.device.clone(),
+            experiment: key.experiment,
+            backend: key.backend,
+            variant: key.variant,
+            config: key.config,
+            workload: key.workload,
+            device: key.device,
             concurrency,
             iteration,
-            phase: phase.to_string(),
-            metric: metric.to_string(),
+            phase: key.phase,
+            metric: key.metric,
             value,
-            unit: unit.to_string(),
+            unit: key.unit,
             ok,
             note,
         };

@@ -158,20 +158,23 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     };
     meta.write(&dir.meta_path())?;
 
-    let ctx = Ctx::new(
+    let ctx = Ctx {
         rec,
         artifacts,
         native_target,
-        profile,
+        device: profile,
         cgroup,
-        opts.backends.clone(),
-        opts.variants.clone(),
-        opts.workloads.clone(),
-        opts.docker_host.clone(),
-        opts.wasm_url.clone(),
+        backends: opts.backends.clone(),
+        variants: opts.variants.clone(),
+        workloads: opts.workloads.clone(),
+        docker_host: opts.docker_host.clone(),
+        wasm_url: opts.wasm_url.clone(),
         client,
-        dir.path.join("work"),
-    );
+        calibration: Default::default(),
+        notes: Default::default(),
+        live: Default::default(),
+        work_dir: dir.path.join("work"),
+    };
 
     let ctrl_c = {
         let cancel = cancel.clone();

@@ -16,16 +16,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-/// Experiment ids, in the order a full suite runs them.
-pub const EXPERIMENTS: [&str; 6] = [
-    "ladder",
-    "cold-start",
-    "memory",
-    "throughput",
-    "capacity",
-    "realistic",
-];
+use wow_records::{Config, Experiment, Series};
 
 /// Built-in suites.
 pub const SUITES: [&str; 3] = ["quick", "paper", "ci"];
@@ -50,37 +41,38 @@ pub enum ExperimentSpec {
 }
 
 impl ExperimentSpec {
-    pub fn id(&self) -> &'static str {
+    pub fn id(&self) -> Experiment {
         match self {
-            ExperimentSpec::ColdStart(_) => "cold-start",
-            ExperimentSpec::Memory(_) => "memory",
-            ExperimentSpec::Throughput(_) => "throughput",
-            ExperimentSpec::Capacity(_) => "capacity",
-            ExperimentSpec::Realistic(_) => "realistic",
-            ExperimentSpec::Ladder(_) => "ladder",
-            ExperimentSpec::Soak(_) => "soak",
+            ExperimentSpec::ColdStart(_) => Experiment::ColdStart,
+            ExperimentSpec::Memory(_) => Experiment::Memory,
+            ExperimentSpec::Throughput(_) => Experiment::Throughput,
+            ExperimentSpec::Capacity(_) => Experiment::Capacity,
+            ExperimentSpec::Realistic(_) => Experiment::Realistic,
+            ExperimentSpec::Ladder(_) => Experiment::Ladder,
+            ExperimentSpec::Soak(_) => Experiment::Soak,
         }
     }
 
-    /// The paper-sized definition of an experiment.
-    pub fn paper(id: &str) -> Result<ExperimentSpec> {
+    /// The paper-sized definition of an experiment (`soak` is its own command, not a suite
+    /// experiment).
+    pub fn paper(id: Experiment) -> Result<ExperimentSpec> {
         Ok(match id {
-            "cold-start" => ExperimentSpec::ColdStart(ColdStartSpec::default()),
-            "memory" => ExperimentSpec::Memory(MemorySpec::default()),
-            "throughput" => ExperimentSpec::Throughput(ThroughputSpec::default()),
-            "capacity" => ExperimentSpec::Capacity(CapacitySpec::default()),
-            "realistic" => ExperimentSpec::Realistic(RealisticSpec::default()),
-            "ladder" => ExperimentSpec::Ladder(LadderSpec::default()),
-            other => bail!(
-                "unknown experiment {other:?}; known: {}",
-                EXPERIMENTS.join(", ")
+            Experiment::ColdStart => ExperimentSpec::ColdStart(ColdStartSpec::default()),
+            Experiment::Memory => ExperimentSpec::Memory(MemorySpec::default()),
+            Experiment::Throughput => ExperimentSpec::Throughput(ThroughputSpec::default()),
+            Experiment::Capacity => ExperimentSpec::Capacity(CapacitySpec::default()),
+            Experiment::Realistic => ExperimentSpec::Realistic(RealisticSpec::default()),
+            Experiment::Ladder => ExperimentSpec::Ladder(LadderSpec::default()),
+            Experiment::Soak => bail!(
+                "soak is a command of its own (wowbench soak); experiments: {}",
+                Experiment::SUITE.map(|e| e.as_str()).join(", ")
             ),
         })
     }
 
     /// The small definition used by `--quick` and the `quick` suite: every code path, few
     /// samples.
-    pub fn quick(id: &str) -> Result<ExperimentSpec> {
+    pub fn quick(id: Experiment) -> Result<ExperimentSpec> {
         Ok(match ExperimentSpec::paper(id)? {
             ExperimentSpec::ColdStart(s) => ExperimentSpec::ColdStart(ColdStartSpec {
                 levels: vec![1, 2, 4],
@@ -129,15 +121,11 @@ impl ExperimentSpec {
     }
 }
 
-fn default_wasm_cold() -> Vec<String> {
-    vec!["compile".into(), "precompiled".into()]
+fn default_wasm_cold() -> Vec<Series> {
+    vec![Series::Compile, Series::Precompiled]
 }
-fn default_docker_cold() -> Vec<String> {
-    vec![
-        "create-start".into(),
-        "prestarted".into(),
-        "host-net".into(),
-    ]
+fn default_docker_cold() -> Vec<Series> {
+    vec![Series::CreateStart, Series::Prestarted, Series::HostNet]
 }
 
 /// `cold-start`: i concurrent cold starts of i distinct actions with the same code.
@@ -150,8 +138,8 @@ pub struct ColdStartSpec {
     pub workload: String,
     /// Parameters of the first run.
     pub params: Value,
-    pub wasm_variants: Vec<String>,
-    pub docker_variants: Vec<String>,
+    pub wasm_variants: Vec<Series>,
+    pub docker_variants: Vec<Series>,
 }
 
 impl Default for ColdStartSpec {
@@ -175,8 +163,8 @@ pub struct MemorySpec {
     pub repetitions: u32,
     pub workload: String,
     pub params: Value,
-    pub wasm_variants: Vec<String>,
-    pub docker_variants: Vec<String>,
+    pub wasm_variants: Vec<Series>,
+    pub docker_variants: Vec<Series>,
     /// Docker levels whose estimated cost exceeds this are skipped (never pushed into swap);
     /// an edge device's own budget applies when it is smaller.
     pub docker_budget_mb: u64,
@@ -195,8 +183,8 @@ impl Default for MemorySpec {
             repetitions: 1,
             workload: "hash".into(),
             params: json!({"iterations": 1000}),
-            wasm_variants: vec!["distinct".into(), "shared".into()],
-            docker_variants: vec!["create-start".into()],
+            wasm_variants: vec![Series::Distinct, Series::Shared],
+            docker_variants: vec![Series::CreateStart],
             docker_budget_mb: 4096,
             module_sizes: true,
             module_size_sandboxes: 10,
@@ -214,7 +202,7 @@ pub struct ThroughputSpec {
     pub mixes: Vec<String>,
     /// `paper` (≤ 4 sandboxes, limit 10 mixed / 3 otherwise, Docker proxy one run at a time)
     /// and/or `fair` (Docker's proxy gets the same concurrency as the Wasm sandbox).
-    pub configs: Vec<String>,
+    pub configs: Vec<Config>,
     pub warmup_s: f64,
     pub window_s: f64,
     pub repetitions: u32,
@@ -233,7 +221,7 @@ impl Default for ThroughputSpec {
         ThroughputSpec {
             clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
             mixes: vec!["cpu".into(), "io".into(), "mixed".into()],
-            configs: vec!["paper".into(), "fair".into()],
+            configs: vec![Config::Paper, Config::Fair],
             warmup_s: 3.0,
             window_s: 10.0,
             repetitions: 1,
@@ -294,8 +282,8 @@ pub struct RealisticSpec {
     pub per_sandbox_concurrency: u32,
     pub hash_target_ms: f64,
     pub sleep_ms: u64,
-    pub wasm_variants: Vec<String>,
-    pub docker_variants: Vec<String>,
+    pub wasm_variants: Vec<Series>,
+    pub docker_variants: Vec<Series>,
     pub seed: u64,
 }
 
@@ -313,8 +301,8 @@ impl Default for RealisticSpec {
             per_sandbox_concurrency: 1,
             hash_target_ms: 100.0,
             sleep_ms: 300,
-            wasm_variants: vec!["precompiled".into()],
-            docker_variants: vec!["create-start".into()],
+            wasm_variants: vec![Series::Precompiled],
+            docker_variants: vec![Series::CreateStart],
             seed: 42,
         }
     }
@@ -368,13 +356,13 @@ impl Suite {
     /// A built-in suite by name.
     pub fn builtin(name: &str) -> Result<Suite> {
         let experiments = match name {
-            "paper" => EXPERIMENTS
-                .iter()
-                .map(|id| ExperimentSpec::paper(id))
+            "paper" => Experiment::SUITE
+                .into_iter()
+                .map(ExperimentSpec::paper)
                 .collect::<Result<_>>()?,
-            "quick" => EXPERIMENTS
-                .iter()
-                .map(|id| ExperimentSpec::quick(id))
+            "quick" => Experiment::SUITE
+                .into_iter()
+                .map(ExperimentSpec::quick)
                 .collect::<Result<_>>()?,
             "ci" => ci_suite(),
             other => bail!("unknown suite {other:?}; known: {}", SUITES.join(", ")),
@@ -405,20 +393,20 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             repetitions: 5,
             workload: "noop".into(),
             params: json!({}),
-            wasm_variants: vec!["precompiled".into()],
-            docker_variants: vec!["create-start".into()],
+            wasm_variants: vec![Series::Precompiled],
+            docker_variants: vec![Series::CreateStart],
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
             repetitions: 3,
             module_sizes: false,
-            wasm_variants: vec!["shared".into()],
+            wasm_variants: vec![Series::Shared],
             ..MemorySpec::default()
         }),
         ExperimentSpec::Throughput(ThroughputSpec {
             clients: vec![4],
             mixes: vec!["io".into()],
-            configs: vec!["fair".into()],
+            configs: vec![Config::Fair],
             warmup_s: 1.0,
             window_s: 5.0,
             repetitions: 3,
@@ -440,8 +428,8 @@ mod tests {
     fn builtin_suites_cover_every_experiment() {
         for name in ["paper", "quick"] {
             let s = Suite::builtin(name).unwrap();
-            let ids: Vec<&str> = s.experiments.iter().map(|e| e.id()).collect();
-            assert_eq!(ids, EXPERIMENTS.to_vec(), "{name}");
+            let ids: Vec<Experiment> = s.experiments.iter().map(|e| e.id()).collect();
+            assert_eq!(ids, Experiment::SUITE.to_vec(), "{name}");
         }
         assert!(Suite::builtin("nope").is_err());
     }

@@ -236,7 +236,7 @@ docker_samples = 2
         &[("wasm", "in-process"), ("docker", "create-start")],
     );
     let r = run.records();
-    for step in wow_runtime::ladder::STEPS {
+    for &step in wow_runtime::ladder::STEPS {
         assert_eq!(
             r.iter().filter(|x| x.phase == step && x.ok).count(),
             3,

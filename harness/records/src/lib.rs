@@ -18,5 +18,7 @@ pub use record::{GroupKey, Record};
 pub use run_dir::RunDir;
 pub use stats::Stats;
 pub use summary::SummaryRow;
-pub use vocab::{Backend, Config, Experiment, LadderStep, Measure, Metric, Series, Unit, phase};
+pub use vocab::{
+    Backend, Config, Experiment, LadderStep, Measure, Metric, ModuleBuild, Series, Unit, phase,
+};
 pub use writer::RecordWriter;

@@ -236,7 +236,7 @@ impl Series {
             Series::HostNet => "host networking, no docker-proxy",
             Series::Actionloop => "one long-lived action process per container",
             Series::Steady => "soak: both backends under one steady mixed load",
-            Series::Loopback => "the load generator against a trivial server (its ceiling)",
+            Series::Loopback => "the load generator against a trivial endpoint",
         }
     }
 }
@@ -320,6 +320,8 @@ pub mod phase {
     pub const PAPER: &str = "paper";
     /// Capacity: one load step.
     pub const STEP: &str = "step";
+    /// Capacity: the largest step that held.
+    pub const MAX: &str = "max";
     /// Throughput: a fixed arrival rate instead of closed-loop clients.
     pub const OPEN_LOOP: &str = "open-loop";
     /// Throughput: the load generator's own ceiling against a trivial server.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wow_protocol::InitRequest;
+use wow_records::LadderStep;
 use wow_runtime::ladder::Ladder;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -29,14 +30,22 @@ fn ladder(c: &mut Criterion) {
     let ladder = rt.block_on(Ladder::new(&wasm, "{}")).expect("ladder");
     let mut g = c.benchmark_group("ladder");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
-    g.bench_function("compile", |b| b.iter(|| ladder.compile()));
+    g.bench_function(LadderStep::Compile.as_str(), |b| {
+        b.iter(|| ladder.compile())
+    });
     g.sample_size(50).measurement_time(Duration::from_secs(3));
-    g.bench_function("deserialize", |b| b.iter(|| ladder.deserialize()));
-    g.bench_function("deserialize_file", |b| b.iter(|| ladder.deserialize_file()));
-    g.bench_function("instance_pre", |b| b.iter(|| ladder.instance_pre()));
+    g.bench_function(LadderStep::Deserialize.as_str(), |b| {
+        b.iter(|| ladder.deserialize())
+    });
+    g.bench_function(LadderStep::DeserializeFile.as_str(), |b| {
+        b.iter(|| ladder.deserialize_file())
+    });
+    g.bench_function(LadderStep::InstancePre.as_str(), |b| {
+        b.iter(|| ladder.instance_pre())
+    });
     for (name, pooled) in [
-        ("instantiate_ondemand", false),
-        ("instantiate_pooled", true),
+        (LadderStep::InstantiateOndemand.as_str(), false),
+        (LadderStep::InstantiatePooled.as_str(), true),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -50,7 +59,7 @@ fn ladder(c: &mut Criterion) {
             })
         });
     }
-    g.bench_function("run_fresh", |b| {
+    g.bench_function(LadderStep::RunFresh.as_str(), |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -61,7 +70,7 @@ fn ladder(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("run_prewarmed", |b| {
+    g.bench_function(LadderStep::RunPrewarmed.as_str(), |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut total = Duration::ZERO;

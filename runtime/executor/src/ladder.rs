@@ -15,17 +15,10 @@ use crate::config::{AllocatorChoice, ExecutorConfig};
 use crate::executor::Executor;
 use crate::guest::{GuestState, new_store};
 
-/// The rungs, cheapest last. Names are stable: records and charts use them.
-pub const STEPS: [&str; 8] = [
-    "compile",
-    "deserialize",
-    "deserialize_file",
-    "instance_pre",
-    "instantiate_ondemand",
-    "instantiate_pooled",
-    "run_fresh",
-    "run_prewarmed",
-];
+/// The rungs, cheapest last: the shared vocabulary's [`LadderStep`]s, whose names the records
+/// and charts use.
+pub use wow_records::LadderStep;
+pub const STEPS: &[LadderStep] = LadderStep::ALL;
 
 const SANDBOX: &str = "ladder";
 
@@ -159,20 +152,19 @@ impl Ladder {
     }
 
     /// Times one step once.
-    pub async fn time(&self, step: &str) -> Result<Duration> {
+    pub async fn time(&self, step: LadderStep) -> Duration {
         let t = Instant::now();
         match step {
-            "compile" => drop(self.compile()),
-            "deserialize" => drop(self.deserialize()),
-            "deserialize_file" => drop(self.deserialize_file()),
-            "instance_pre" => drop(self.instance_pre()),
-            "instantiate_ondemand" => self.instantiate(false).await,
-            "instantiate_pooled" => self.instantiate(true).await,
-            "run_fresh" => return Ok(self.run_fresh().await),
-            "run_prewarmed" => return Ok(self.run_prewarmed().await),
-            other => return Err(anyhow!("unknown ladder step {other:?}")),
+            LadderStep::Compile => drop(self.compile()),
+            LadderStep::Deserialize => drop(self.deserialize()),
+            LadderStep::DeserializeFile => drop(self.deserialize_file()),
+            LadderStep::InstancePre => drop(self.instance_pre()),
+            LadderStep::InstantiateOndemand => self.instantiate(false).await,
+            LadderStep::InstantiatePooled => self.instantiate(true).await,
+            LadderStep::RunFresh => return self.run_fresh().await,
+            LadderStep::RunPrewarmed => return self.run_prewarmed().await,
         }
-        Ok(t.elapsed())
+        t.elapsed()
     }
 }
 impl Drop for Ladder {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use bytes::Bytes;
 use serde_json::Value;
+use wow_records::vocab;
 
 pub use client::{ActionClient, RunReply};
 
@@ -27,18 +28,23 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    pub fn as_str(self) -> &'static str {
+    /// The backend's name in the records.
+    pub fn backend(self) -> vocab::Backend {
         match self {
-            BackendKind::Wasm => "wasm",
-            BackendKind::Docker => "docker",
+            BackendKind::Wasm => vocab::Backend::Wasm,
+            BackendKind::Docker => vocab::Backend::Docker,
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        self.backend().as_str()
+    }
+
     pub fn parse(s: &str) -> Result<BackendKind> {
-        match s {
-            "wasm" => Ok(BackendKind::Wasm),
-            "docker" => Ok(BackendKind::Docker),
-            other => anyhow::bail!("unknown backend {other:?} (expected wasm or docker)"),
+        match s.parse::<vocab::Backend>() {
+            Ok(vocab::Backend::Wasm) => Ok(BackendKind::Wasm),
+            Ok(vocab::Backend::Docker) => Ok(BackendKind::Docker),
+            _ => anyhow::bail!("unknown backend {s:?} (expected wasm or docker)"),
         }
     }
 }

@@ -12,6 +12,7 @@ use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use wow_artifacts::{BuildOptions, WORKLOADS, ensure_built};
+use wow_records::Series;
 use wow_records::stats::median;
 use wowbench::backend::docker::{DockerBackend, DockerOptions, DockerVariant};
 use wowbench::backend::{ActionClient, ActionCode, Backend, MemorySample, Sandbox};
@@ -25,7 +26,7 @@ pub struct DockerProbeArgs {
     #[arg(long, default_value_t = 20)]
     pub count: usize,
     /// create-start, prestarted, host-net or actionloop.
-    #[arg(long, default_value = "create-start")]
+    #[arg(long, default_value = Series::CreateStart.as_str())]
     pub variant: String,
     /// Parameters of each first run, a JSON object.
     #[arg(long, default_value = "{}")]

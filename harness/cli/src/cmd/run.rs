@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use wow_records::Experiment;
 use wow_records::RunStatus;
 use wowbench::backend::BackendKind;
 use wowbench::runner::{self, RunOptions};
@@ -70,10 +71,11 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
             names.push(s.name.clone());
             experiments.extend(s.experiments);
         } else {
+            let id: Experiment = t.parse()?;
             experiments.push(if quick {
-                ExperimentSpec::quick(t)?
+                ExperimentSpec::quick(id)?
             } else {
-                ExperimentSpec::paper(t)?
+                ExperimentSpec::paper(id)?
             });
             names.push(t.clone());
         }

@@ -69,7 +69,7 @@ pub fn run(args: SoakArgs) -> Result<ExitCode> {
         .build()?;
     let outcome = rt.block_on(runner::run(opts))?;
     let dir = RunDir::open(&outcome.dir.path)?;
-    let s = wowbench::soak::summarize(&dir.records()?, spec.warmup_s);
+    let s = wowbench::experiments::soak::summarize(&dir.records()?, spec.warmup_s);
 
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

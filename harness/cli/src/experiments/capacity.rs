@@ -16,8 +16,9 @@ use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::loadgen;
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::suite::CapacitySpec;
+use wow_records::{Config, Experiment, Measure, Metric, phase};
 
 pub async fn run(ctx: &Ctx, spec: &CapacitySpec) -> Result<()> {
     let budget = ctx
@@ -33,8 +34,9 @@ pub async fn run(ctx: &Ctx, spec: &CapacitySpec) -> Result<()> {
         .collect();
     let bar = ctx.rec.bar(
         (kinds.len() * spec.steps.len()) as u64 * spec.repetitions as u64,
-        "capacity",
+        Experiment::Capacity.as_str(),
     );
+    let limits = Limits { budget, bound_us };
     for &kind in &kinds {
         let variant = super::throughput::default_variant(kind);
         for rep in 0..spec.repetitions {
@@ -51,8 +53,14 @@ pub async fn run(ctx: &Ctx, spec: &CapacitySpec) -> Result<()> {
                 },
                 codes.clone(),
             ));
-            let s = Series::new("capacity", kind.as_str(), variant, "default", "sleep");
-            let r = steps(ctx, spec, &b, &inv, &s, rep, budget, bound_us, &bar).await;
+            let s = SeriesKey::new(
+                Experiment::Capacity,
+                kind.backend(),
+                variant.as_str(),
+                Config::Default,
+                "sleep",
+            );
+            let r = steps(ctx, spec, &inv, &s, rep, limits, &bar).await;
             inv.shutdown().await;
             ctx.release(&b).await;
             r?;
@@ -62,18 +70,26 @@ pub async fn run(ctx: &Ctx, spec: &CapacitySpec) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a step must stay within to count as held.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// Memory of everything the backend runs, bytes.
+    budget: u64,
+    /// p99 latency bound, µs.
+    bound_us: f64,
+}
+
 async fn steps(
     ctx: &Ctx,
     spec: &CapacitySpec,
-    b: &Arc<AnyBackend>,
     inv: &Arc<Invoker<AnyBackend>>,
-    s: &Series,
+    s: &SeriesKey,
     rep: u32,
-    budget: u64,
-    bound_us: f64,
+    limits: Limits,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
+    let Limits { budget, bound_us } = limits;
+    let b = inv.backend();
     let params = json!({ "ms": spec.sleep_ms });
     let mut capacity: Option<u32> = None;
     let mut reason = format!(
@@ -103,32 +119,17 @@ async fn steps(
         .await;
         ctx.rec.cancel.check()?;
         b.healthy()?;
-        super::throughput::record_load(ctx, s, inflight, rep, "step", &r)?;
+        super::throughput::record_load(ctx, s, inflight, rep, phase::STEP, &r)?;
         let mem = b.memory(&inv.sandboxes()).await?;
         let total = mem.total_bytes;
+        let memory = Measure::new(phase::STEP, Metric::MemoryTotal);
         match total {
-            Some(t) => ctx
-                .rec
-                .put(s, inflight, rep, "step", "memory_total", t, "bytes")?,
-            None => ctx.rec.fail(
-                s,
-                inflight,
-                rep,
-                "step",
-                "memory_total",
-                "bytes",
-                "not measurable",
-            )?,
+            Some(t) => ctx.rec.put(s, inflight, rep, memory, t)?,
+            None => ctx.rec.fail(s, inflight, rep, memory, "not measurable")?,
         }
-        ctx.rec.put(
-            s,
-            inflight,
-            rep,
-            "step",
-            "sandboxes",
-            inv.sandboxes().len() as f64,
-            "count",
-        )?;
+        let sandboxes = Measure::new(phase::STEP, Metric::Sandboxes);
+        let count = inv.sandboxes().len() as f64;
+        ctx.rec.put(s, inflight, rep, sandboxes, count)?;
         bar.inc(1);
         let p99 = r.quantile_us(0.99).unwrap_or(f64::INFINITY);
         let broke = if r.errors > 0 {
@@ -157,13 +158,10 @@ async fn steps(
             None => capacity = Some(inflight),
         }
     }
+    let max = Measure::new(phase::MAX, Metric::Capacity);
     match capacity {
-        Some(c) => ctx
-            .rec
-            .put(s, 0, rep, "max", "capacity", c as f64, "count")?,
-        None => ctx
-            .rec
-            .fail(s, 0, rep, "max", "capacity", "count", &reason)?,
+        Some(c) => ctx.rec.put(s, 0, rep, max, c as f64)?,
+        None => ctx.rec.fail(s, 0, rep, max, &reason)?,
     }
     ctx.note(format!(
         "capacity {}: {}; stopped because {reason}",

@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use crate::backend::{ActionCode, AnyBackend, Backend, ProvisionTiming};
 use crate::ctx::Ctx;
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::suite::ColdStartSpec;
+use wow_records::{Config, Experiment, Measure, Series, phase};
 
 /// One cold start's phases, each timed by the harness around its call.
 pub struct ColdSample {
@@ -63,7 +64,7 @@ pub async fn cold_start_once<B: Backend>(
 /// Records a sample's phases (or its failure) as rows.
 pub fn record(
     ctx: &Ctx,
-    s: &Series,
+    s: &SeriesKey,
     level: u32,
     i: u32,
     r: &Result<ColdSample, String>,
@@ -71,37 +72,44 @@ pub fn record(
     let rec = &ctx.rec;
     match r {
         Ok(c) => {
-            rec.latency(s, level, i, "provision", c.provision)?;
-            rec.latency(s, level, i, "init", c.init)?;
-            rec.latency(s, level, i, "first_run", c.first_run)?;
-            rec.latency(s, level, i, "cold_start", c.provision + c.init)?;
-            rec.latency(
-                s,
-                level,
-                i,
-                "first_response",
-                c.provision + c.init + c.first_run,
-            )?;
-            for (phase, d) in [
-                ("create", c.parts.create),
-                ("start", c.parts.start),
-                ("ready", c.parts.ready),
-            ] {
-                if let Some(d) = d {
-                    rec.latency(s, level, i, phase, d)?;
-                }
-            }
+            rec.latency(s, level, i, phase::PROVISION, c.provision)?;
+            rec.latency(s, level, i, phase::INIT, c.init)?;
+            rec.latency(s, level, i, phase::FIRST_RUN, c.first_run)?;
+            rec.latency(s, level, i, phase::COLD_START, c.provision + c.init)?;
+            let first_response = c.provision + c.init + c.first_run;
+            rec.latency(s, level, i, phase::FIRST_RESPONSE, first_response)?;
+            record_provision_parts(ctx, s, level, i, &c.parts)?;
         }
-        Err(e) => rec.fail(s, level, i, "cold_start", "latency", "us", e)?,
+        Err(e) => rec.fail(s, level, i, Measure::latency(phase::COLD_START), e)?,
+    }
+    Ok(())
+}
+
+/// Records Docker's provision parts (create, start, ready) where the backend has them.
+pub fn record_provision_parts(
+    ctx: &Ctx,
+    s: &SeriesKey,
+    level: u32,
+    i: u32,
+    parts: &ProvisionTiming,
+) -> Result<()> {
+    for (phase, d) in [
+        (phase::CREATE, parts.create),
+        (phase::START, parts.start),
+        (phase::READY, parts.ready),
+    ] {
+        if let Some(d) = d {
+            ctx.rec.latency(s, level, i, phase, d)?;
+        }
     }
     Ok(())
 }
 
 /// What the init must have reported for the series to be what its name says.
-fn expected_artifact(variant: &str) -> Option<&'static [&'static str]> {
-    match variant {
-        "compile" => Some(&["compiled"]),
-        "precompiled" => Some(&["memory", "disk"]),
+fn expected_artifact(series: Series) -> Option<&'static [&'static str]> {
+    match series {
+        Series::Compile => Some(&["compiled"]),
+        Series::Precompiled => Some(&["memory", "disk"]),
         _ => None,
     }
 }
@@ -113,11 +121,20 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
     let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let per_series: u64 =
         spec.levels.iter().map(|l| *l as u64).sum::<u64>() * spec.repetitions as u64;
-    let bar = ctx.rec.bar(per_series * series.len() as u64, "cold-start");
+    let bar = ctx.rec.bar(
+        per_series * series.len() as u64,
+        Experiment::ColdStart.as_str(),
+    );
     for (kind, variant) in series {
         bar.set_message(format!("{} {variant}", kind.as_str()));
-        let b = ctx.backend(kind, &variant, 1).await?;
-        let s = Series::new("cold-start", kind.as_str(), &variant, "default", &workload);
+        let b = ctx.backend(kind, variant, 1).await?;
+        let s = SeriesKey::new(
+            Experiment::ColdStart,
+            kind.backend(),
+            variant.as_str(),
+            Config::Default,
+            &workload,
+        );
         let result = run_series(ctx, spec, &b, &s, &base, &wasm, &bar).await;
         ctx.release(&b).await;
         result?;
@@ -130,13 +147,13 @@ async fn run_series(
     ctx: &Ctx,
     spec: &ColdStartSpec,
     b: &AnyBackend,
-    s: &Series,
+    s: &SeriesKey,
     base: &ActionCode,
     wasm: &[u8],
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let variant = s.variant.as_str();
-    if variant == "precompiled" {
+    let variant: Series = s.variant.parse()?;
+    if variant == Series::Precompiled {
         // Put the artifact in the executor's cache before the clock starts.
         let (sb, r) = cold_start_once(b, "warm-cache", base, &spec.params).await;
         if let Some(sb) = sb {
@@ -148,14 +165,14 @@ async fn run_series(
         for rep in 0..spec.repetitions {
             ctx.rec.cancel.check()?;
             if let AnyBackend::Docker(d) = b
-                && variant == "prestarted"
+                && variant == Series::Prestarted
             {
                 d.prestart(level as usize).await?;
             }
             // Codes are prepared (and base64-encoded) before the clock starts.
             let codes: Vec<ActionCode> = (0..level)
                 .map(|k| {
-                    if variant == "compile" {
+                    if variant == Series::Compile {
                         let tag = format!("{}-{level}-{rep}-{k}", ctx.rec.run_id);
                         base.with_wasm(&wow_artifacts::with_custom_section(
                             wasm,

@@ -11,8 +11,9 @@ use wow_runtime::ladder::{Ladder, STEPS};
 
 use crate::backend::{Backend, BackendKind};
 use crate::ctx::Ctx;
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::suite::LadderSpec;
+use wow_records::{Backend as Side, Config, Experiment, Series, phase};
 
 pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
     let workload = ctx.workload(&spec.workload).to_string();
@@ -27,26 +28,38 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
     } else {
         0
     };
-    let bar = ctx.rec.bar(total, "ladder");
+    let bar = ctx.rec.bar(total, Experiment::Ladder.as_str());
     if wasm {
         if ctx.cgroup.is_some() {
             ctx.note("ladder: the in-process Wasm ladder runs in the harness process, outside the device's cgroup limits");
         }
         let bytes = ctx.wasm_bytes(&workload)?;
         let ladder = Ladder::new(&bytes, "{}").await?;
-        let s = Series::new("ladder", "wasm", "in-process", "default", &workload);
+        let s = SeriesKey::new(
+            Experiment::Ladder,
+            Side::Wasm,
+            Series::InProcess.as_str(),
+            Config::Default,
+            &workload,
+        );
         for rep in 0..spec.repetitions {
-            for step in STEPS {
+            for &step in STEPS {
                 ctx.rec.cancel.check()?;
-                let d = ladder.time(step).await?;
-                ctx.rec.latency(&s, 1, rep, step, d)?;
+                let d = ladder.time(step).await;
+                ctx.rec.latency(&s, 1, rep, step.as_str(), d)?;
                 bar.inc(1);
             }
         }
     }
     if docker {
-        let b = ctx.docker("create-start", 1).await?;
-        let s = Series::new("ladder", "docker", "create-start", "default", &workload);
+        let b = ctx.docker(Series::CreateStart.as_str(), 1).await?;
+        let s = SeriesKey::new(
+            Experiment::Ladder,
+            Side::Docker,
+            Series::CreateStart.as_str(),
+            Config::Default,
+            &workload,
+        );
         let code = ctx.code(&workload)?;
         let result = async {
             for i in 0..spec.docker_samples {
@@ -58,17 +71,9 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
                     b.destroy(sb).await?;
                 }
                 let c = r.map_err(|e| anyhow!("Docker cold start failed: {e}"))?;
-                for (phase, d) in [
-                    ("create", c.parts.create),
-                    ("start", c.parts.start),
-                    ("ready", c.parts.ready),
-                ] {
-                    if let Some(d) = d {
-                        ctx.rec.latency(&s, 1, i, phase, d)?;
-                    }
-                }
-                ctx.rec.latency(&s, 1, i, "init", c.init)?;
-                ctx.rec.latency(&s, 1, i, "first_run", c.first_run)?;
+                super::cold_start::record_provision_parts(ctx, &s, 1, i, &c.parts)?;
+                ctx.rec.latency(&s, 1, i, phase::INIT, c.init)?;
+                ctx.rec.latency(&s, 1, i, phase::FIRST_RUN, c.first_run)?;
                 bar.inc(1);
             }
             Ok::<(), anyhow::Error>(())

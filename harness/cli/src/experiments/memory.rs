@@ -13,8 +13,10 @@ use anyhow::{Result, anyhow};
 
 use crate::backend::{ActionCode, AnyBackend, Backend, BackendKind, Sandbox};
 use crate::ctx::{Ctx, settle};
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::suite::MemorySpec;
+use wow_records::vocab::{ModuleBuild, is_module_series};
+use wow_records::{Config, Experiment, Measure, Metric, Series, phase};
 
 /// Sandboxes made at once while filling a level.
 const BATCH: usize = 8;
@@ -28,6 +30,13 @@ struct Plan {
     distinct: bool,
 }
 
+/// A plan ready to run: its series and the code its sandboxes start from.
+struct Prepared<'a> {
+    plan: &'a Plan,
+    s: SeriesKey,
+    code: ActionCode,
+}
+
 pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
     let workload = ctx.workload(&spec.workload).to_string();
     let base = ctx.code(&workload)?;
@@ -37,8 +46,8 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
         .into_iter()
         .map(|(kind, variant)| Plan {
             kind,
-            distinct: variant == "distinct",
-            variant,
+            distinct: variant == Series::Distinct,
+            variant: variant.into(),
             levels: spec.sandboxes.clone(),
             wasm: if kind == BackendKind::Wasm {
                 wasm.clone()
@@ -48,18 +57,14 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
         })
         .collect();
     if spec.module_sizes && ctx.wants(BackendKind::Wasm) {
-        for v in [
-            wow_artifacts::VARIANT_RELEASE_LTO,
-            wow_artifacts::VARIANT_RELEASE,
-            wow_artifacts::VARIANT_DEBUG,
-        ] {
-            let variant = format!("module-{v}");
+        for &build in ModuleBuild::ALL {
+            let variant = build.series();
             if ctx.variants.as_ref().is_some_and(|f| !f.contains(&variant)) {
                 continue;
             }
             let path = ctx
                 .artifacts
-                .wasm_variant(wow_artifacts::SIZE_VARIANT_WORKLOAD, v);
+                .wasm_variant(wow_artifacts::SIZE_VARIANT_WORKLOAD, build.as_str());
             let wasm =
                 std::fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
             plans.push(Plan {
@@ -73,14 +78,14 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
     }
     let steps: u64 =
         plans.iter().map(|p| p.levels.len() as u64).sum::<u64>() * spec.repetitions as u64;
-    let bar = ctx.rec.bar(steps, "memory");
+    let bar = ctx.rec.bar(steps, Experiment::Memory.as_str());
     let budget = ctx
         .device
         .memory_bytes
         .unwrap_or(u64::MAX)
         .min(spec.docker_budget_mb << 20);
     for plan in &plans {
-        let module_workload = if plan.variant.starts_with("module-") {
+        let module_workload = if is_module_series(&plan.variant) {
             wow_artifacts::SIZE_VARIANT_WORKLOAD
         } else {
             workload.as_str()
@@ -96,14 +101,18 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
                 BackendKind::Wasm => ctx.wasm(&plan.variant, &["--prewarm", "false"]).await?,
                 BackendKind::Docker => ctx.docker(&plan.variant, 1).await?,
             };
-            let s = Series::new(
-                "memory",
-                plan.kind.as_str(),
-                &plan.variant,
-                "default",
-                module_workload,
-            );
-            let r = run_plan(ctx, spec, &b, &s, plan, &code, rep, budget, &bar).await;
+            let p = Prepared {
+                plan,
+                s: SeriesKey::new(
+                    Experiment::Memory,
+                    plan.kind.backend(),
+                    &plan.variant,
+                    Config::Default,
+                    module_workload,
+                ),
+                code: code.clone(),
+            };
+            let r = run_plan(ctx, spec, &b, &p, rep, budget, &bar).await;
             ctx.release(&b).await;
             r?;
         }
@@ -112,18 +121,16 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_plan(
     ctx: &Ctx,
     spec: &MemorySpec,
     b: &AnyBackend,
-    s: &Series,
-    plan: &Plan,
-    code: &ActionCode,
+    p: &Prepared<'_>,
     rep: u32,
     budget: u64,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
+    let (plan, s, code) = (p.plan, &p.s, &p.code);
     let settle_for = Duration::from_millis(spec.settle_ms);
     // Page in the code paths with one throwaway sandbox, then take the empty reading.
     let (sb, r) = super::cold_start::cold_start_once(b, "mem-warmup", code, &spec.params).await;
@@ -179,8 +186,9 @@ async fn run_plan(
             b.healthy()?;
             let m = b.memory(&live).await?;
             record(ctx, s, n, rep, m.paper_per_sandbox, m.full_per_sandbox, &m.parts)?;
-            if plan.variant.starts_with("module-") {
-                ctx.rec.put(s, n, rep, "wasm", "module_size", plan.wasm.len() as f64, "bytes")?;
+            if is_module_series(&plan.variant) {
+                let size = Measure::new(phase::WASM, Metric::ModuleSize);
+                ctx.rec.put(s, n, rep, size, plan.wasm.len() as f64)?;
             }
             per_sandbox_full = m.full_per_sandbox.or(m.paper_per_sandbox);
             bar.inc(1);
@@ -195,31 +203,29 @@ async fn run_plan(
 
 fn record(
     ctx: &Ctx,
-    s: &Series,
+    s: &SeriesKey,
     n: u32,
     rep: u32,
     paper: Option<f64>,
     full: Option<f64>,
     parts: &[(String, f64)],
 ) -> Result<()> {
-    for (phase, v) in [("paper", paper), ("full", full)] {
+    for (method, v) in [(phase::PAPER, paper), (phase::FULL, full)] {
+        let m = Measure::new(method, Metric::MemoryPerSandbox);
         match v {
-            Some(v) => ctx
-                .rec
-                .put(s, n, rep, phase, "memory_per_sandbox", v, "bytes")?,
+            Some(v) => ctx.rec.put(s, n, rep, m, v)?,
             None => ctx.rec.fail(
                 s,
                 n,
                 rep,
-                phase,
-                "memory_per_sandbox",
-                "bytes",
+                m,
                 "not measurable from here (remote engine or executor)",
             )?,
         }
     }
     for (name, v) in parts {
-        ctx.rec.put(s, n, rep, name, "memory_total", *v, "bytes")?;
+        let m = Measure::new(name, Metric::MemoryTotal);
+        ctx.rec.put(s, n, rep, m, *v)?;
     }
     Ok(())
 }

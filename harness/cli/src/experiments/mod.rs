@@ -6,6 +6,7 @@ pub mod cold_start;
 pub mod ladder;
 pub mod memory;
 pub mod realistic;
+pub mod soak;
 pub mod throughput;
 
 use anyhow::Result;
@@ -21,6 +22,6 @@ pub async fn run(ctx: &Ctx, spec: &ExperimentSpec) -> Result<()> {
         ExperimentSpec::Capacity(s) => capacity::run(ctx, s).await,
         ExperimentSpec::Realistic(s) => realistic::run(ctx, s).await,
         ExperimentSpec::Ladder(s) => ladder::run(ctx, s).await,
-        ExperimentSpec::Soak(s) => crate::soak::run(ctx, s).await.map(|_| ()),
+        ExperimentSpec::Soak(s) => soak::run(ctx, s).await.map(|_| ()),
     }
 }

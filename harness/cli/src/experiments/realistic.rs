@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use crate::backend::{ActionCode, Backend};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::rng::Rng;
 use crate::suite::RealisticSpec;
+use wow_records::{Config, Experiment, Measure, Metric, Series, phase};
 
 /// Action `i`: 0 is the hot CPU action, 1 the hot I/O action, then CPU and I/O alternate.
 pub fn action_name(i: u32) -> String {
@@ -58,8 +59,13 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
     let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let bar = ctx.rec.bar(
         series.len() as u64 * spec.requests as u64 * spec.repetitions as u64,
-        "realistic",
+        Experiment::Realistic.as_str(),
     );
+    let requests = Requests {
+        seq: seq.clone(),
+        cpu: Arc::new(cpu),
+        io: Arc::new(io),
+    };
     for (kind, variant) in series {
         // `compile`: every action's code is distinct, so its first init compiles.
         let codes: HashMap<String, ActionCode> = (0..spec.actions)
@@ -69,7 +75,7 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
                 } else {
                     (&sleep, &sleep_wasm)
                 };
-                let code = if variant == "compile" {
+                let code = if variant == Series::Compile {
                     base.with_wasm(&wow_artifacts::with_custom_section(
                         wasm,
                         "wowbench-action",
@@ -84,7 +90,7 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
         for rep in 0..spec.repetitions {
             bar.set_message(format!("{} {variant}", kind.as_str()));
             let b = ctx
-                .backend(kind, &variant, spec.per_sandbox_concurrency)
+                .backend(kind, variant, spec.per_sandbox_concurrency)
                 .await?;
             let inv = Arc::new(Invoker::new(
                 b.clone(),
@@ -95,8 +101,14 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
                 },
                 codes.clone(),
             ));
-            let s = Series::new("realistic", kind.as_str(), &variant, "paper", "azure-mix");
-            let r = serve(ctx, spec, &inv, &s, rep, &seq, &cpu, &io, &bar).await;
+            let s = SeriesKey::new(
+                Experiment::Realistic,
+                kind.backend(),
+                variant.as_str(),
+                Config::Paper,
+                "azure-mix",
+            );
+            let r = serve(ctx, spec, &inv, &s, rep, &requests, &bar).await;
             inv.shutdown().await;
             ctx.release(&b).await;
             r?;
@@ -106,16 +118,20 @@ pub async fn run(ctx: &Ctx, spec: &RealisticSpec) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The request sequence (action indices) and the parameters of CPU and I/O actions.
+struct Requests {
+    seq: Arc<Vec<u32>>,
+    cpu: Arc<Value>,
+    io: Arc<Value>,
+}
+
 async fn serve(
     ctx: &Ctx,
     spec: &RealisticSpec,
     inv: &Arc<Invoker<crate::backend::AnyBackend>>,
-    s: &Series,
+    s: &SeriesKey,
     rep: u32,
-    seq: &Arc<Vec<u32>>,
-    cpu: &Value,
-    io: &Value,
+    requests: &Requests,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -123,11 +139,11 @@ async fn serve(
     for _ in 0..spec.clients {
         let (inv, seq, next, cancel) = (
             inv.clone(),
-            seq.clone(),
+            requests.seq.clone(),
             next.clone(),
             ctx.rec.cancel.clone(),
         );
-        let (cpu, io) = (cpu.clone(), io.clone());
+        let (cpu, io) = (requests.cpu.clone(), requests.io.clone());
         clients.push(tokio::spawn(async move {
             let mut out = Vec::new();
             loop {
@@ -152,7 +168,7 @@ async fn serve(
     let mut hist = wow_records::histogram::new_latency_histogram();
     let (mut cold, mut errors) = (0u64, 0u64);
     for (i, o) in &outcomes {
-        let phase = if o.cold { "cold" } else { "warm" };
+        let phase = if o.cold { phase::COLD } else { phase::WARM };
         if o.ok() {
             ctx.rec
                 .latency(s, spec.clients, *i as u32, phase, o.latency)?;
@@ -160,55 +176,28 @@ async fn serve(
             cold += o.cold as u64;
         } else {
             errors += 1;
-            ctx.rec.fail(
-                s,
-                spec.clients,
-                *i as u32,
-                phase,
-                "latency",
-                "us",
-                &o.error_text().unwrap_or_default(),
-            )?;
+            let why = o.error_text().unwrap_or_default();
+            ctx.rec
+                .fail(s, spec.clients, *i as u32, Measure::latency(phase), &why)?;
         }
         bar.inc(1);
     }
     let ok = outcomes.len() as u64 - errors;
     let rec = &ctx.rec;
     let x = spec.clients;
-    rec.put(
-        s,
-        x,
-        rep,
-        "all",
-        "cold_fraction",
-        if ok > 0 {
-            cold as f64 / ok as f64
-        } else {
-            f64::NAN
-        },
-        "ratio",
-    )?;
-    rec.put(s, x, rep, "all", "errors", errors as f64, "count")?;
-    for (metric, q) in [
-        ("latency_p50", 0.5),
-        ("latency_p90", 0.9),
-        ("latency_p99", 0.99),
-        ("latency_max", 1.0),
-    ] {
-        if !hist.is_empty() {
-            rec.put(
-                s,
-                x,
-                rep,
-                "all",
-                metric,
-                hist.value_at_quantile(q) as f64,
-                "us",
-            )?;
-        }
-    }
+    let all = |metric| Measure::new(phase::ALL, metric);
+    let cold_fraction = if ok > 0 {
+        cold as f64 / ok as f64
+    } else {
+        f64::NAN
+    };
+    rec.put(s, x, rep, all(Metric::ColdFraction), cold_fraction)?;
+    rec.put(s, x, rep, all(Metric::Errors), errors as f64)?;
     if !hist.is_empty() {
-        rec.histogram(&s.key(&rec.device, x, "all", "latency", "us"), &hist)?;
+        for (metric, q) in super::throughput::LATENCY_QUANTILES {
+            rec.put(s, x, rep, all(metric), hist.value_at_quantile(q) as f64)?;
+        }
+        rec.histogram(&s.key(&rec.device, x, Measure::latency(phase::ALL)), &hist)?;
     }
     Ok(())
 }

@@ -18,15 +18,16 @@ use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::loadgen::{self, LoadResult, Sample};
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::rng::Rng;
 use crate::suite::ThroughputSpec;
+use wow_records::{Backend as Side, Config, Experiment, Measure, Metric, Series, phase};
 
 /// The series name each backend's default sandboxes carry in load experiments.
-pub fn default_variant(kind: BackendKind) -> &'static str {
+pub fn default_variant(kind: BackendKind) -> Series {
     match kind {
-        BackendKind::Wasm => "precompiled",
-        BackendKind::Docker => "create-start",
+        BackendKind::Wasm => Series::Precompiled,
+        BackendKind::Docker => Series::CreateStart,
     }
 }
 
@@ -83,8 +84,8 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
         .collect();
     let total = (spec.configs.len() * spec.mixes.len() * kinds.len() * spec.clients.len()) as u64
         * spec.repetitions as u64;
-    let bar = ctx.rec.bar(total, "throughput");
-    for config in &spec.configs {
+    let bar = ctx.rec.bar(total, Experiment::Throughput.as_str());
+    for &config in &spec.configs {
         for mix_name in &spec.mixes {
             let mix = mix(mix_name)?;
             let limit = mix.per_sandbox_paper;
@@ -93,12 +94,12 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
                 if ctx
                     .variants
                     .as_ref()
-                    .is_some_and(|f| !f.iter().any(|v| v == variant))
+                    .is_some_and(|f| !f.iter().any(|v| *v == variant))
                 {
                     continue;
                 }
                 bar.set_message(format!("{config} {mix_name} {}", kind.as_str()));
-                let proxy_concurrency = if config == "paper" { 1 } else { limit };
+                let proxy_concurrency = if config == Config::Paper { 1 } else { limit };
                 let b = ctx.backend(kind, variant, proxy_concurrency).await?;
                 let inv = Arc::new(Invoker::new(
                     b.clone(),
@@ -109,8 +110,21 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
                     },
                     codes.clone(),
                 ));
-                let s = Series::new("throughput", kind.as_str(), variant, config, mix.workload);
-                let r = levels(ctx, spec, &inv, &s, &mix, &cpu_params, &io_params, &bar).await;
+                let s = SeriesKey::new(
+                    Experiment::Throughput,
+                    kind.backend(),
+                    variant.as_str(),
+                    config,
+                    mix.workload,
+                );
+                let requests = MixRequests {
+                    inv: inv.clone(),
+                    cpu: Arc::new(cpu_params.clone()),
+                    io: Arc::new(io_params.clone()),
+                    seed: spec.seed,
+                    share: mix.cpu_share,
+                };
+                let r = levels(ctx, spec, &s, &requests, &bar).await;
                 inv.shutdown().await;
                 ctx.release(&b).await;
                 r?;
@@ -143,24 +157,14 @@ impl MixRequests {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn levels(
     ctx: &Ctx,
     spec: &ThroughputSpec,
-    inv: &Arc<Invoker<AnyBackend>>,
-    s: &Series,
-    mix: &Mix,
-    cpu_params: &Value,
-    io_params: &Value,
+    s: &SeriesKey,
+    requests: &MixRequests,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let requests = MixRequests {
-        inv: inv.clone(),
-        cpu: Arc::new(cpu_params.clone()),
-        io: Arc::new(io_params.clone()),
-        seed: spec.seed,
-        share: mix.cpu_share,
-    };
+    let inv = &requests.inv;
     let warmup = Duration::from_secs_f64(spec.warmup_s);
     let window = Duration::from_secs_f64(spec.window_s);
     for &clients in &spec.clients {
@@ -177,7 +181,7 @@ async fn levels(
             .await;
             ctx.rec.cancel.check()?;
             inv.backend().healthy()?;
-            record_load(ctx, s, clients, rep, "warm", &r)?;
+            record_load(ctx, s, clients, rep, phase::WARM, &r)?;
             bar.inc(1);
         }
         for &rate in &spec.open_loop_rps {
@@ -192,46 +196,42 @@ async fn levels(
                 move |n| reqs.send(0, n),
             )
             .await;
-            record_load(ctx, s, rate.round() as u32, 0, "open-loop", &r)?;
+            record_load(ctx, s, rate.round() as u32, 0, phase::OPEN_LOOP, &r)?;
         }
     }
     Ok(())
 }
 
+/// The latency percentiles a load phase records, with their quantiles.
+pub const LATENCY_QUANTILES: [(Metric, f64); 4] = [
+    (Metric::LatencyP50, 0.5),
+    (Metric::LatencyP90, 0.9),
+    (Metric::LatencyP99, 0.99),
+    (Metric::LatencyMax, 1.0),
+];
+
 /// Throughput, latency percentiles, errors and the full histogram of one load phase.
 pub fn record_load(
     ctx: &Ctx,
-    s: &Series,
+    s: &SeriesKey,
     x: u32,
     rep: u32,
     phase: &str,
     r: &LoadResult,
 ) -> Result<()> {
     let rec = &ctx.rec;
-    rec.put(s, x, rep, phase, "throughput", r.throughput(), "rps")?;
-    rec.put(s, x, rep, phase, "errors", r.errors as f64, "count")?;
-    rec.put(s, x, rep, phase, "cold_starts", r.cold as f64, "count")?;
-    for (metric, q) in [
-        ("latency_p50", 0.5),
-        ("latency_p90", 0.9),
-        ("latency_p99", 0.99),
-        ("latency_max", 1.0),
-    ] {
+    let m = |metric| Measure::new(phase, metric);
+    rec.put(s, x, rep, m(Metric::Throughput), r.throughput())?;
+    rec.put(s, x, rep, m(Metric::Errors), r.errors as f64)?;
+    rec.put(s, x, rep, m(Metric::ColdStarts), r.cold as f64)?;
+    for (metric, q) in LATENCY_QUANTILES {
         match r.quantile_us(q) {
-            Some(v) => rec.put(s, x, rep, phase, metric, v, "us")?,
-            None => rec.fail(
-                s,
-                x,
-                rep,
-                phase,
-                metric,
-                "us",
-                "no request completed in the window",
-            )?,
+            Some(v) => rec.put(s, x, rep, m(metric), v)?,
+            None => rec.fail(s, x, rep, m(metric), "no request completed in the window")?,
         }
     }
     if !r.hist.is_empty() {
-        rec.histogram(&s.key(&rec.device, x, phase, "latency", "us"), &r.hist)?;
+        rec.histogram(&s.key(&rec.device, x, Measure::latency(phase)), &r.hist)?;
     }
     if r.errors > 0 {
         ctx.note(format!(
@@ -283,8 +283,14 @@ async fn measure_ceiling(ctx: &Ctx) -> Result<()> {
     )
     .await;
     server.abort();
-    let s = Series::new("throughput", "client", "loopback", "default", "trivial");
-    record_load(ctx, &s, clients as u32, 0, "ceiling", &r)?;
+    let s = SeriesKey::new(
+        Experiment::Throughput,
+        Side::Client,
+        Series::Loopback.as_str(),
+        Config::Default,
+        "trivial",
+    );
+    record_load(ctx, &s, clients as u32, 0, phase::CEILING, &r)?;
     ctx.rec.note(&format!(
         "load generator ceiling: {:.0} requests/s with {clients} clients against a trivial endpoint",
         r.throughput()

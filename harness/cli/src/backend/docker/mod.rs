@@ -35,6 +35,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use futures::StreamExt;
+use wow_records::Series;
 
 pub use cleanup::{
     list_labelled, list_with_labels, sweep_all, sweep_label, sweep_labels, sweep_run,
@@ -89,13 +90,18 @@ impl DockerVariant {
         DockerVariant::Actionloop,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// The series name the records use for this variant.
+    pub fn series(self) -> Series {
         match self {
-            DockerVariant::CreateStart => "create-start",
-            DockerVariant::Prestarted => "prestarted",
-            DockerVariant::HostNet => "host-net",
-            DockerVariant::Actionloop => "actionloop",
+            DockerVariant::CreateStart => Series::CreateStart,
+            DockerVariant::Prestarted => Series::Prestarted,
+            DockerVariant::HostNet => Series::HostNet,
+            DockerVariant::Actionloop => Series::Actionloop,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.series().as_str()
     }
 
     pub fn parse(s: &str) -> Result<DockerVariant> {
@@ -103,7 +109,11 @@ impl DockerVariant {
             .into_iter()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| {
-                anyhow!("unknown Docker variant {s:?} (expected create-start, prestarted, host-net or actionloop)")
+                let known: Vec<&str> = DockerVariant::ALL.iter().map(|v| v.as_str()).collect();
+                anyhow!(
+                    "unknown Docker variant {s:?} (expected {})",
+                    known.join(", ")
+                )
             })
     }
 

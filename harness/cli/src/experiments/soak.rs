@@ -17,8 +17,9 @@ use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::invoker::{Invoker, Policy};
 use crate::procfs;
-use crate::recorder::Series;
+use crate::recorder::SeriesKey;
 use crate::suite::SoakSpec;
+use wow_records::{Backend as Side, Config, Experiment, Measure, Metric, Series, phase};
 
 /// One reading.
 #[derive(Debug, Clone, Default)]
@@ -47,14 +48,14 @@ pub struct SoakSummary {
 pub fn summarize(records: &[wow_records::Record], warmup_s: f64) -> SoakSummary {
     let samples: Vec<&wow_records::Record> = records
         .iter()
-        .filter(|r| r.experiment == "soak" && r.phase == "sample" && r.ok)
+        .filter(|r| r.experiment == Experiment::Soak && r.phase == phase::SAMPLE && r.ok)
         .collect();
     let elapsed: HashMap<u32, f64> = samples
         .iter()
-        .filter(|r| r.metric == "elapsed")
+        .filter(|r| r.metric == Metric::Elapsed)
         .map(|r| (r.iteration, r.value))
         .collect();
-    let series = |metric: &str| -> Vec<(f64, f64)> {
+    let series = |metric: Metric| -> Vec<(f64, f64)> {
         let mut v: Vec<(f64, f64)> = samples
             .iter()
             .filter(|r| r.metric == metric)
@@ -65,10 +66,10 @@ pub fn summarize(records: &[wow_records::Record], warmup_s: f64) -> SoakSummary 
     };
     let mut out = SoakSummary::default();
     for metric in [
-        "executor_rss",
-        "executor_fds",
-        "executor_threads",
-        "containers",
+        Metric::ExecutorRss,
+        Metric::ExecutorFds,
+        Metric::ExecutorThreads,
+        Metric::Containers,
     ] {
         let v = series(metric);
         let Some(start) = v.iter().find(|(t, _)| *t >= warmup_s).or(v.first()) else {
@@ -78,14 +79,18 @@ pub fn summarize(records: &[wow_records::Record], warmup_s: f64) -> SoakSummary 
         let max = v.iter().map(|(_, x)| *x).fold(f64::MIN, f64::max);
         let growth = (last.1 - start.1) / start.1.max(1.0) * 100.0;
         out.growth
-            .push((metric.to_string(), start.1, last.1, growth, max));
+            .push((metric.as_str().to_string(), start.1, last.1, growth, max));
     }
-    out.requests = series("requests").last().map_or(0.0, |x| x.1);
-    out.errors = series("errors").last().map_or(0.0, |x| x.1);
-    out.minutes = series("elapsed").last().map_or(0.0, |x| x.1 / 60.0);
+    out.requests = series(Metric::Requests).last().map_or(0.0, |x| x.1);
+    out.errors = series(Metric::Errors).last().map_or(0.0, |x| x.1);
+    out.minutes = series(Metric::Elapsed).last().map_or(0.0, |x| x.1 / 60.0);
     out.containers_left = records
         .iter()
-        .find(|r| r.experiment == "soak" && r.phase == "after" && r.metric == "containers")
+        .find(|r| {
+            r.experiment == Experiment::Soak
+                && r.phase == phase::AFTER
+                && r.metric == Metric::Containers
+        })
         .map(|r| r.value);
     out
 }
@@ -179,8 +184,14 @@ pub async fn run(ctx: &Ctx, spec: &SoakSpec) -> Result<()> {
         .find(|(k, _, _)| *k == BackendKind::Docker)
         .map(|(_, b, _)| b.clone());
     let start = Instant::now();
-    let bar = ctx.rec.bar(duration.as_secs(), "soak");
-    let s = Series::new("soak", "both", "steady", "default", "mixed");
+    let bar = ctx.rec.bar(duration.as_secs(), Experiment::Soak.as_str());
+    let s = SeriesKey::new(
+        Experiment::Soak,
+        Side::Both,
+        Series::Steady.as_str(),
+        Config::Default,
+        "mixed",
+    );
     let mut n = 0u32;
     loop {
         let reading = read(
@@ -229,8 +240,8 @@ pub async fn run(ctx: &Ctx, spec: &SoakSpec) -> Result<()> {
     if let Some(AnyBackend::Docker(d)) = docker.as_deref()
         && let Some(left) = engine_containers(d).await
     {
-        ctx.rec
-            .put(&s, 0, 0, "after", "containers", left as f64, "count")?;
+        let m = Measure::new(phase::AFTER, Metric::Containers);
+        ctx.rec.put(&s, 0, 0, m, left as f64)?;
     }
     if let Some(e) = first_error.lock().unwrap().clone() {
         ctx.note(format!("soak: first error: {e}"));
@@ -274,19 +285,20 @@ async fn engine_containers(d: &crate::backend::docker::DockerBackend) -> Option<
         .map(|v| v.len() as u64)
 }
 
-fn record(ctx: &Ctx, s: &Series, i: u32, r: &Reading) -> Result<()> {
+fn record(ctx: &Ctx, s: &SeriesKey, i: u32, r: &Reading) -> Result<()> {
     let rec = &ctx.rec;
-    rec.put(s, 0, i, "sample", "elapsed", r.at.as_secs_f64(), "s")?;
-    for (metric, v, unit) in [
-        ("executor_rss", r.executor_rss, "bytes"),
-        ("executor_fds", r.executor_fds, "count"),
-        ("executor_threads", r.executor_threads, "count"),
-        ("containers", r.containers, "count"),
-        ("requests", Some(r.requests), "count"),
-        ("errors", Some(r.errors), "count"),
+    let sample = |metric| Measure::new(phase::SAMPLE, metric);
+    rec.put(s, 0, i, sample(Metric::Elapsed), r.at.as_secs_f64())?;
+    for (metric, v) in [
+        (Metric::ExecutorRss, r.executor_rss),
+        (Metric::ExecutorFds, r.executor_fds),
+        (Metric::ExecutorThreads, r.executor_threads),
+        (Metric::Containers, r.containers),
+        (Metric::Requests, Some(r.requests)),
+        (Metric::Errors, Some(r.errors)),
     ] {
         if let Some(v) = v {
-            rec.put(s, 0, i, "sample", metric, v as f64, unit)?;
+            rec.put(s, 0, i, sample(metric), v as f64)?;
         }
     }
     Ok(())

@@ -1,0 +1,110 @@
+//! The "paper vs this run" section: one row per headline claim with the paper's value and setup
+//! from `paper.toml`, this run's value and setup, and where the setups differ; then the
+//! definitions of this run's values.
+
+use std::fmt::Write as _;
+
+use crate::data::{Dataset, meta_device_name};
+use crate::fingerprint::or_dash;
+use crate::fmt::MISSING;
+use crate::headline::{Headline, headlines};
+use crate::paper::{PaperClaim, paper};
+use crate::table::Table;
+
+/// "this run vs the paper" differences for one claim, one line.
+fn setup_note(claim: &PaperClaim, ds: &Dataset, device: &str, h: &Headline) -> String {
+    let p = paper();
+    let meta = ds.meta_for(device);
+    let mut parts = Vec::new();
+    let theirs = p.device_label(&claim.device);
+    let dev = meta
+        .and_then(meta_device_name)
+        .unwrap_or_else(|| device.to_string());
+    parts.push(match (dev.as_str(), claim.device.as_str()) {
+        ("pi3", "pi3") => format!("emulated Pi (cgroup limits) vs real {theirs}"),
+        ("pi3", _) => format!("emulated Pi (cgroup limits) vs {theirs}"),
+        ("host", _) => {
+            let m = meta.map(|m| &m.machine);
+            match m {
+                Some(m) if m.logical_cores > 0 => format!(
+                    "{}-core {} host vs {theirs}",
+                    m.logical_cores,
+                    or_dash(&m.arch)
+                ),
+                _ => format!("this host vs {theirs}"),
+            }
+        }
+        (other, _) => format!("`{other}` profile vs {theirs}"),
+    });
+    let runtime = claim.runtime.as_deref().unwrap_or(&p.setup.wasm_runtime);
+    let ours = meta.map_or("wasmtime ?".to_string(), |m| {
+        format!("wasmtime {}", m.wasmtime_version)
+    });
+    parts.push(format!("{ours} vs {runtime}"));
+    // Rows about one Wasm series alone say nothing about Docker's proxy.
+    if !h.paper_id.ends_with("-wasm") {
+        parts.push(format!("Rust proxy vs {}", p.setup.docker_baseline));
+    }
+    parts.push("harness invoker vs OpenWhisk".to_string());
+    parts.join("; ")
+}
+
+/// Writes the section for every device (a heading per device when there are several).
+pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: bool) {
+    out.push_str(
+        "One row per headline claim. This run's values are computed from `summary.csv` medians \
+         (definitions below the table); the paper's come from `report/paper.toml` with their \
+         source. The last column says where the setups differ.\n\n",
+    );
+    let mut defs: Vec<(String, String)> = Vec::new();
+    for d in devices {
+        if multi {
+            let _ = writeln!(out, "### Device `{d}`\n");
+        }
+        let mut t = Table::new(&[
+            "claim",
+            "paper",
+            "paper's setup (source)",
+            "this run",
+            "this run's setup",
+            "setups differ",
+        ]);
+        for h in headlines(&ds.summary, d) {
+            let claim = paper().claim(&h.paper_id);
+            let (pv, ps, note) = match claim {
+                Some(c) => (
+                    c.value.clone(),
+                    format!("{} ({})", c.setup, c.source),
+                    if c.measured() {
+                        setup_note(c, ds, d, &h)
+                    } else {
+                        "not in the paper".to_string()
+                    },
+                ),
+                None => (
+                    MISSING.to_string(),
+                    "(not in paper.toml)".to_string(),
+                    String::new(),
+                ),
+            };
+            t.row(vec![
+                h.claim.clone(),
+                pv,
+                ps,
+                h.display(),
+                h.setup_or_reason(),
+                note,
+            ]);
+            if !defs.iter().any(|(id, _)| *id == h.paper_id) {
+                defs.push((h.paper_id.clone(), h.definition.clone()));
+            }
+        }
+        out.push_str(&t.render());
+        out.push('\n');
+    }
+    out.push_str("How this run's values are defined:\n\n");
+    for (id, def) in &defs {
+        let _ = writeln!(out, "- `{id}`: {def}.");
+    }
+    out.push('\n');
+}
