@@ -2,6 +2,8 @@
 
 mod cmd;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// Benchmarks a WOW-style WebAssembly serverless runtime against Docker containers: cold start,
@@ -42,17 +44,24 @@ enum Command {
     Executor(wow_runtime::cli::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the subcommand; an error is printed as `Error: …` and exits 1 (as a `Result` returned
+/// from `main` would), and a subcommand may choose another exit status.
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
+    let outcome = match cli.command {
         Command::Run(args) => cmd::run::run(args),
-        Command::List(args) => cmd::list::run(args),
-        Command::Report(args) => cmd::report::run(args),
+        Command::List(args) => done(cmd::list::run(args)),
+        Command::Report(args) => done(cmd::report::run(args)),
         Command::Soak(args) => cmd::soak::run(args),
-        Command::Compare(args) => cmd::compare::run(args),
-        Command::Build(args) => cmd::build::run(args),
-        Command::Clean(args) => cmd::clean::run(args),
+        Command::Compare(args) => Ok(cmd::compare::run(args)),
+        Command::Build(args) => done(cmd::build::run(args)),
+        Command::Clean(args) => done(cmd::clean::run(args)),
         Command::DockerProbe(args) => cmd::docker_probe::run(args),
-        Command::Executor(args) => wow_runtime::cli::run(args),
-    }
+        Command::Executor(args) => done(wow_runtime::cli::run(args)),
+    };
+    outcome.unwrap_or_else(|e| {
+        eprintln!("Error: {e:?}");
+        ExitCode::FAILURE
+    })
 }

@@ -30,12 +30,8 @@ impl Stats {
         }
         v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         let n = v.len();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let stddev = if n > 1 {
-            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
+        let (mean, variance) = mean_variance(&v);
+        let stddev = if n > 1 { variance.sqrt() } else { 0.0 };
         let half = if n > 1 {
             t_975(n - 1) * stddev / (n as f64).sqrt()
         } else {
@@ -68,6 +64,31 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// Median of unsorted values (`None` when empty).
 pub fn median(values: &[f64]) -> Option<f64> {
     Stats::of(values).map(|s| s.median)
+}
+
+/// Mean and sample variance (divided by n − 1) of `values`; the variance needs two values (it
+/// is NaN for one).
+pub fn mean_variance(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, variance)
+}
+
+/// The median (type 7: the mean of the two middle values for an even count) without sorting or
+/// allocating: a selection that reorders `v`. For hot loops such as a bootstrap; panics on an
+/// empty slice.
+pub fn median_in_place(v: &mut [f64]) -> f64 {
+    let n = v.len();
+    assert!(n > 0, "median of nothing");
+    let (left, upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
+    }
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% interval).
@@ -125,6 +146,18 @@ mod tests {
             (s.median, s.p99, s.ci95_low, s.ci95_high),
             (3.0, 3.0, 3.0, 3.0)
         );
+    }
+
+    #[test]
+    fn mean_variance_and_median_in_place() {
+        let (mean, variance) = mean_variance(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert!(close(mean, 5.0) && close(variance, 32.0 / 7.0));
+        assert!(mean_variance(&[3.0]).1.is_nan());
+        assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median_in_place(&mut [7.0]), 7.0);
+        let v = [9.0, 4.0, 2.0, 4.0, 5.0, 4.0, 7.0, 5.0];
+        assert_eq!(median_in_place(&mut v.clone()), median(&v).unwrap());
     }
 
     #[test]

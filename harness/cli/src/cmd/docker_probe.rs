@@ -3,6 +3,7 @@
 //! first run, and the memory of one warm container by both methods. Every container it makes is
 //! removed at the end, on error and on Ctrl-C.
 
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,10 +45,8 @@ pub struct DockerProbeArgs {
     pub run_id: Option<String>,
 }
 
-/// Exit status after an interruption (128 + SIGINT), as shells report it.
-const INTERRUPTED_STATUS: i32 = 130;
-
-pub fn run(args: DockerProbeArgs) -> Result<()> {
+/// Probes and cleans up: exit status 130 when a signal ended it.
+pub fn run(args: DockerProbeArgs) -> Result<ExitCode> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -60,10 +59,11 @@ pub fn run(args: DockerProbeArgs) -> Result<()> {
         .build()?;
     let interrupted = rt.block_on(probe_and_clean(args))?;
     rt.shutdown_timeout(Duration::from_secs(1));
-    if interrupted {
-        std::process::exit(INTERRUPTED_STATUS);
-    }
-    Ok(())
+    Ok(if interrupted {
+        ExitCode::from(super::INTERRUPTED_STATUS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Runs the probe against SIGINT and SIGTERM, then removes every container, whichever came

@@ -8,3 +8,6 @@ pub mod list;
 pub mod report;
 pub mod run;
 pub mod soak;
+
+/// Exit status after an interruption (128 + SIGINT), as shells report it.
+pub const INTERRUPTED_STATUS: u8 = 130;

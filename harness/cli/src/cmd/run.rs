@@ -1,6 +1,7 @@
 //! `wowbench run`: runs experiments or suites and writes a run folder.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -88,7 +89,8 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
     })
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+/// Runs the suite: exit status 1 when an experiment failed, 130 when the run was interrupted.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut suite = resolve(&args.targets, args.quick)?;
     if let Some(n) = args.repetitions {
         for e in &mut suite.experiments {
@@ -127,9 +129,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     // The last line of stdout is the run folder, for scripts.
     println!("{}", outcome.dir.path.display());
-    match outcome.status {
-        RunStatus::Complete => Ok(()),
-        _ if outcome.failures.is_empty() => std::process::exit(130),
-        _ => std::process::exit(1),
+    if outcome.status == RunStatus::Complete {
+        return Ok(ExitCode::SUCCESS);
     }
+    // Stopped early: leave whatever is still running to the process's end, as an exit would.
+    rt.shutdown_background();
+    Ok(if outcome.failures.is_empty() {
+        ExitCode::from(super::INTERRUPTED_STATUS)
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,6 +1,8 @@
 //! `wowbench soak`: steady mixed load through both backends for a while, then how the
 //! executor's memory, descriptors and threads grew, and whether containers were left.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -39,7 +41,8 @@ pub struct SoakArgs {
     pub quiet: bool,
 }
 
-pub fn run(args: SoakArgs) -> Result<()> {
+/// Keeps the load on and reports: exit status 1 when the run or a check failed.
+pub fn run(args: SoakArgs) -> Result<ExitCode> {
     let spec = SoakSpec {
         minutes: args.minutes,
         sample_s: args.sample_s,
@@ -104,7 +107,9 @@ pub fn run(args: SoakArgs) -> Result<()> {
         || too_much
         || s.containers_left.is_some_and(|c| c > 0.0)
     {
-        std::process::exit(1);
+        // Leave whatever is still running to the process's end, as an exit would.
+        rt.shutdown_background();
+        return Ok(ExitCode::FAILURE);
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

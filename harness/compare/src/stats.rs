@@ -1,4 +1,4 @@
-//! The statistics behind `wowbench compare`: how sure we are that a group changed.
+//! How sure we are that a group changed: the 95% interval of the change of its median.
 //!
 //! - Both sides with at least [`BOOTSTRAP_MIN_N`] samples: a seeded percentile bootstrap of the
 //!   ratio of medians (current ÷ baseline). Each resample draws both sides with replacement and
@@ -18,12 +18,16 @@
 //! medians. With a run median of 0 the same is done on the plain scale.
 
 use serde::Serialize;
-use wow_records::stats::{percentile_sorted, t_975};
+use wow_records::stats::{mean_variance, median_in_place, percentile_sorted, t_975};
 
 /// Smallest sample count on each side for the bootstrap.
 pub const BOOTSTRAP_MIN_N: usize = 5;
 /// Smallest number of baseline runs for the between-runs interval.
 pub const BETWEEN_RUNS_MIN: usize = 3;
+/// Bootstrap work per group is capped at about this many drawn values (resamples × samples):
+/// groups of thousands of requests get fewer resamples, never fewer than [`MIN_RESAMPLES`].
+pub const MAX_DRAWS: usize = 40_000_000;
+pub const MIN_RESAMPLES: usize = 2_000;
 
 /// How the interval was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,6 +92,12 @@ pub fn interval(base: &[f64], cur: &[f64], resamples: usize, seed: u64) -> Optio
     }
 }
 
+/// The resamples to draw for a group of `draws` values in all: `requested`, capped by
+/// [`MAX_DRAWS`] but never below [`MIN_RESAMPLES`].
+pub fn resample_budget(requested: usize, draws: usize) -> usize {
+    requested.min((MAX_DRAWS / draws.max(1)).max(MIN_RESAMPLES))
+}
+
 /// Percentile bootstrap (95%) of current ÷ baseline medians, `resamples` rounds, seeded.
 pub fn bootstrap_median_ratio(base: &[f64], cur: &[f64], resamples: usize, seed: u64) -> Interval {
     assert!(!base.is_empty() && !cur.is_empty(), "bootstrap of nothing");
@@ -133,8 +143,8 @@ pub fn welch(base: &[f64], cur: &[f64]) -> Interval {
         base.len() >= 2 && cur.len() >= 2,
         "Welch needs two values a side"
     );
-    let (ma, va) = mean_var(base);
-    let (mb, vb) = mean_var(cur);
+    let (ma, va) = mean_variance(base);
+    let (mb, vb) = mean_variance(cur);
     let (na, nb) = (base.len() as f64, cur.len() as f64);
     let d = mb - ma;
     let (qa, qb) = (va / na, vb / nb);
@@ -175,7 +185,7 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
     let t = t_975(k - 1) * (1.0 + 1.0 / k as f64).sqrt();
     if current > 0.0 && run_medians.iter().all(|m| *m > 0.0) {
         let logs: Vec<f64> = run_medians.iter().map(|m| m.ln()).collect();
-        let (mean, var) = mean_var(&logs);
+        let (mean, var) = mean_variance(&logs);
         let half = t * var.sqrt();
         let d = current.ln() - mean;
         let g = mean.exp();
@@ -186,7 +196,7 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
             abs: (g * lo, g * hi),
         }
     } else {
-        let (mean, var) = mean_var(run_medians);
+        let (mean, var) = mean_variance(run_medians);
         let half = t * var.sqrt();
         let d = current - mean;
         let abs = (d - half, d + half);
@@ -198,32 +208,11 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
     }
 }
 
-fn mean_var(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var)
-}
-
 /// Median of a resample (with replacement) of `src`, drawn into `buf`.
 fn resampled_median(src: &[f64], buf: &mut Vec<f64>, rng: &mut SplitMix64) -> f64 {
     buf.clear();
     buf.extend((0..src.len()).map(|_| src[rng.below(src.len())]));
     median_in_place(buf)
-}
-
-/// The median (type 7: the mean of the two middle values for an even count), reordering `v`.
-pub fn median_in_place(v: &mut [f64]) -> f64 {
-    let n = v.len();
-    assert!(n > 0, "median of nothing");
-    let (left, upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
-    let upper = *upper;
-    if n % 2 == 1 {
-        upper
-    } else {
-        let lower = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
-    }
 }
 
 /// A stable 64-bit hash (FNV-1a) to derive a group's bootstrap seed from its name, so that every
@@ -261,13 +250,6 @@ mod tests {
         (0..n)
             .map(|i| center * (1.0 - rel + 2.0 * rel * i as f64 / (n - 1) as f64))
             .collect()
-    }
-
-    #[test]
-    fn median_matches_type_7() {
-        assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median_in_place(&mut [7.0]), 7.0);
     }
 
     #[test]
@@ -347,5 +329,13 @@ mod tests {
         );
         assert_eq!(interval(&five, &five[..1], 200, 0), None);
         assert_ne!(fnv1a("a"), fnv1a("b"));
+    }
+
+    #[test]
+    fn big_groups_get_fewer_resamples() {
+        assert_eq!(resample_budget(10_000, 20), 10_000);
+        assert_eq!(resample_budget(10_000, 8_000), 5_000);
+        assert_eq!(resample_budget(10_000, 1_000_000), MIN_RESAMPLES);
+        assert_eq!(resample_budget(500, 1_000_000), 500);
     }
 }
