@@ -7,7 +7,8 @@
 //! an artifact from another wasmtime version or configuration is never loaded; wasmtime checks
 //! it again on load, and a file that fails to load is deleted and recompiled.
 //!
-//! Concurrent `/init`s of the same new code compile it once: later callers wait for the first.
+//! Concurrent `/init`s of the same new code compile it once: later callers wait for the first,
+//! and a load whose callers all went away still finishes and is cached.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use tokio::sync::OnceCell;
 use wasmtime::{Engine, Module};
 
 use crate::config::CacheConfig;
@@ -68,7 +68,22 @@ struct Tiers {
     disk_total: u64,
 }
 
-type Inflight = Arc<OnceCell<std::result::Result<Module, String>>>;
+/// The outcome of one load, shared by every caller that waited for it.
+type Loaded = Option<std::result::Result<(Module, Source), String>>;
+type Loading = tokio::sync::watch::Sender<Loaded>;
+type Inflight = tokio::sync::watch::Receiver<Loaded>;
+
+/// Removes a load from the in-flight table however its task ends.
+struct LeaveInflight<'a> {
+    cache: &'a ArtifactCache,
+    digest: Digest,
+}
+
+impl Drop for LeaveInflight<'_> {
+    fn drop(&mut self) {
+        self.cache.inflight.lock().unwrap().remove(&self.digest);
+    }
+}
 
 pub struct ArtifactCache {
     engine: Engine,
@@ -136,6 +151,10 @@ impl ArtifactCache {
 
     /// The compiled module for `wasm`, from memory, disk, or by compiling it (off the async
     /// threads). Compile errors come back as text for the caller's init error.
+    ///
+    /// The load runs in a task of its own that outlives its callers: a caller that goes away
+    /// (its client disconnected) leaves the load to finish, to be cached and forgotten from the
+    /// in-flight table, rather than an in-flight entry nobody completes.
     pub async fn get(
         self: &Arc<Self>,
         digest: Digest,
@@ -145,44 +164,68 @@ impl ArtifactCache {
             self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((m, Source::Memory));
         }
-        let cell = {
+        let (mut rx, leader) = {
             let mut inflight = self.inflight.lock().unwrap();
-            inflight.entry(digest).or_default().clone()
-        };
-        let mut source = Source::Memory;
-        let result = cell
-            .get_or_init(|| {
-                let this = self.clone();
-                let wasm = wasm.clone();
-                let src = &mut source;
-                async move {
-                    let joined =
-                        tokio::task::spawn_blocking(move || this.load_or_compile(digest, &wasm))
-                            .await;
-                    match joined {
-                        Ok(Ok((module, s))) => {
-                            *src = s;
-                            Ok(module)
-                        }
-                        Ok(Err(e)) => Err(e),
-                        Err(e) => Err(format!("compilation task failed: {e}")),
+            match inflight.get(&digest) {
+                Some(rx) => (rx.clone(), false),
+                None => {
+                    // A load may have finished since the first look: it caches the module
+                    // before it leaves the in-flight table.
+                    if let Some(m) = self.memory_get(&digest) {
+                        self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok((m, Source::Memory));
                     }
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    inflight.insert(digest, rx.clone());
+                    self.spawn_load(digest, wasm, tx);
+                    (rx, true)
                 }
-            })
-            .await
-            .clone();
-        if let Ok(module) = &result {
-            self.memory_put(digest, module.clone());
-        }
-        self.inflight.lock().unwrap().remove(&digest);
-        let module = result?;
-        match source {
-            Source::Disk => self.stats.disk_hits.fetch_add(1, Ordering::Relaxed),
-            Source::Compiled => self.stats.compiles.fetch_add(1, Ordering::Relaxed),
-            // Another caller loaded it while this one waited: a memory hit for this one.
-            Source::Memory => self.stats.memory_hits.fetch_add(1, Ordering::Relaxed),
+            }
         };
-        Ok((module, source))
+        let loaded = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| "the compilation task ended without a result".to_string())?
+            .clone()
+            .expect("waited for a result");
+        let (module, source) = loaded?;
+        if leader {
+            Ok((module, source))
+        } else {
+            // Another caller loaded it while this one waited: a memory hit for this one.
+            self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+            Ok((module, Source::Memory))
+        }
+    }
+
+    /// Loads or compiles `digest` in a task of its own, caches the result, leaves the
+    /// in-flight table and publishes the result to the waiters, in that order.
+    fn spawn_load(self: &Arc<Self>, digest: Digest, wasm: bytes::Bytes, tx: Loading) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _leave = LeaveInflight {
+                cache: &this,
+                digest,
+            };
+            let worker = this.clone();
+            let result = tokio::task::spawn_blocking(move || worker.load_or_compile(digest, &wasm))
+                .await
+                .unwrap_or_else(|e| Err(format!("compilation task failed: {e}")));
+            if let Ok((module, source)) = &result {
+                this.memory_put(digest, module.clone());
+                match source {
+                    Source::Disk => this.stats.disk_hits.fetch_add(1, Ordering::Relaxed),
+                    _ => this.stats.compiles.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            drop(_leave);
+            let _ = tx.send(Some(result));
+        });
+    }
+
+    /// Loads of distinct modules under way (compiling or reading from disk).
+    pub fn inflight(&self) -> usize {
+        self.inflight.lock().unwrap().len()
     }
 
     fn memory_get(&self, digest: &Digest) -> Option<Module> {

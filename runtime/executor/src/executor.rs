@@ -48,6 +48,41 @@ struct Slot {
     action: OnceLock<Arc<Action>>,
 }
 
+/// The one `/init` in progress on a sandbox. Dropped before [`InitClaim::complete`] — the init
+/// failed, panicked, or its client went away and the request was cancelled — it reopens the
+/// sandbox for init, and forgets a named sandbox that has no action (the default one stays).
+struct InitClaim<'a> {
+    exec: &'a Executor,
+    sandbox: &'a str,
+    slot: Arc<Slot>,
+    done: bool,
+}
+
+impl InitClaim<'_> {
+    fn complete(mut self, action: Action) {
+        let _ = self.slot.action.set(Arc::new(action));
+        self.done = true;
+    }
+}
+
+impl Drop for InitClaim<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.slot.initializing.store(false, Ordering::Release);
+        if self.sandbox != DEFAULT_SANDBOX {
+            let mut map = self.exec.sandboxes.lock().unwrap();
+            if map
+                .get(self.sandbox)
+                .is_some_and(|s| Arc::ptr_eq(s, &self.slot) && s.action.get().is_none())
+            {
+                map.remove(self.sandbox);
+            }
+        }
+    }
+}
+
 /// What `/init` did, reported back to the caller (the harness checks that a "precompiled"
 /// series really hit the cache).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -138,11 +173,18 @@ impl Executor {
         if slot.action.get().is_some() || slot.initializing.swap(true, Ordering::AcqRel) {
             return Err(Failure::Reinit);
         }
-        let result = self.build_action(&req).await;
-        match result {
+        // From here on this call owns the sandbox's init; if it is dropped half-way (the client
+        // went away) the claim reopens the sandbox.
+        let claim = InitClaim {
+            exec: self,
+            sandbox,
+            slot,
+            done: false,
+        };
+        match self.build_action(&req).await {
             Ok((action, source)) => {
                 let digest = hex(&action.digest);
-                let _ = slot.action.set(Arc::new(action));
+                claim.complete(action);
                 match source {
                     Source::Compiled => self.metrics.inits_cold.fetch_add(1, Ordering::Relaxed),
                     _ => self.metrics.inits_warm.fetch_add(1, Ordering::Relaxed),
@@ -155,18 +197,8 @@ impl Executor {
                 })
             }
             Err(f) => {
-                slot.initializing.store(false, Ordering::Release);
                 self.metrics.init_errors.fetch_add(1, Ordering::Relaxed);
-                // A sandbox whose init failed is not kept, unless it is the default one.
-                if sandbox != DEFAULT_SANDBOX {
-                    let mut map = self.sandboxes.lock().unwrap();
-                    if map
-                        .get(sandbox)
-                        .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.action.get().is_none())
-                    {
-                        map.remove(sandbox);
-                    }
-                }
+                drop(claim);
                 Err(f)
             }
         }

@@ -27,6 +27,7 @@ pub struct Gauges {
     pub cache_disk_bytes: u64,
     pub cache_disk_evictions: u64,
     pub cache_memory_entries: u64,
+    pub cache_loads_in_flight: u64,
 }
 
 impl Metrics {
@@ -125,6 +126,12 @@ impl Metrics {
             "gauge",
             "Compiled modules held in memory by the cache.",
             &[("", g.cache_memory_entries)],
+        );
+        put(
+            "wow_artifact_loads_in_flight",
+            "gauge",
+            "Distinct modules being compiled or read from disk now.",
+            &[("", g.cache_loads_in_flight)],
         );
         out
     }

@@ -235,6 +235,7 @@ async fn metrics(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         cache_disk_bytes: r(&s.disk_bytes),
         cache_disk_evictions: r(&s.disk_evictions),
         cache_memory_entries: r(&s.memory_entries),
+        cache_loads_in_flight: exec.cache.inflight() as u64,
     };
     let mut resp = exec.metrics.render(&g).into_response();
     resp.headers_mut().insert(
