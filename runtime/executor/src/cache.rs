@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use wasmtime::{Engine, Module};
 
 use crate::config::CacheConfig;
+use crate::lock::lock;
 
 pub type Digest = [u8; 32];
 
@@ -81,7 +82,7 @@ struct LeaveInflight<'a> {
 
 impl Drop for LeaveInflight<'_> {
     fn drop(&mut self) {
-        self.cache.inflight.lock().unwrap().remove(&self.digest);
+        lock(&self.cache.inflight).remove(&self.digest);
     }
 }
 
@@ -165,7 +166,7 @@ impl ArtifactCache {
             return Ok((m, Source::Memory));
         }
         let (mut rx, leader) = {
-            let mut inflight = self.inflight.lock().unwrap();
+            let mut inflight = lock(&self.inflight);
             match inflight.get(&digest) {
                 Some(rx) => (rx.clone(), false),
                 None => {
@@ -225,11 +226,11 @@ impl ArtifactCache {
 
     /// Loads of distinct modules under way (compiling or reading from disk).
     pub fn inflight(&self) -> usize {
-        self.inflight.lock().unwrap().len()
+        lock(&self.inflight).len()
     }
 
     fn memory_get(&self, digest: &Digest) -> Option<Module> {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         t.memory.get_mut(digest).map(|e| {
@@ -239,7 +240,7 @@ impl ArtifactCache {
     }
 
     fn memory_put(&self, digest: Digest, module: Module) {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         t.memory.insert(
@@ -270,7 +271,7 @@ impl ArtifactCache {
         wasm: &[u8],
     ) -> std::result::Result<(Module, Source), String> {
         if let Some(path) = self.disk_path(&digest) {
-            let known = self.tiers.lock().unwrap().disk.contains_key(&digest);
+            let known = lock(&self.tiers).disk.contains_key(&digest);
             if known && path.is_file() {
                 // SAFETY: files in this folder are written only by `store_on_disk` below, from
                 // modules this engine compiled; the folder is private to this user and named by
@@ -308,7 +309,7 @@ impl ArtifactCache {
         std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
         {
-            let mut t = self.tiers.lock().unwrap();
+            let mut t = lock(&self.tiers);
             t.tick += 1;
             let tick = t.tick;
             if let Some(old) = t.disk.insert(
@@ -328,7 +329,7 @@ impl ArtifactCache {
     }
 
     fn touch_disk(&self, digest: &Digest) {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         if let Some(e) = t.disk.get_mut(digest) {
@@ -340,7 +341,7 @@ impl ArtifactCache {
         if let Some(path) = self.disk_path(digest) {
             let _ = std::fs::remove_file(path);
         }
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         if let Some(old) = t.disk.remove(digest) {
             t.disk_total -= old.bytes;
         }
@@ -349,7 +350,7 @@ impl ArtifactCache {
     fn evict_disk(&self) {
         loop {
             let victim = {
-                let t = self.tiers.lock().unwrap();
+                let t = lock(&self.tiers);
                 if t.disk_total <= self.max_disk_bytes {
                     break;
                 }
@@ -369,7 +370,7 @@ impl ArtifactCache {
     }
 
     fn publish_sizes(&self) {
-        let t = self.tiers.lock().unwrap();
+        let t = lock(&self.tiers);
         self.stats.disk_bytes.store(t.disk_total, Ordering::Relaxed);
         self.stats
             .memory_entries
@@ -386,9 +387,16 @@ impl ArtifactCache {
         self.dir.as_deref()
     }
 
+    /// Poisons the cache's locks, for tests of what follows a panic.
+    #[cfg(test)]
+    pub(crate) fn poison_locks(&self) {
+        crate::lock::poison(&self.tiers);
+        crate::lock::poison(&self.inflight);
+    }
+
     /// Entries on disk and their total size, for tests and metrics.
     pub fn disk_usage(&self) -> (usize, u64) {
-        let t = self.tiers.lock().unwrap();
+        let t = lock(&self.tiers);
         (t.disk.len(), t.disk_total)
     }
 }

@@ -25,6 +25,7 @@ use crate::cache::{ArtifactCache, Digest, Source, hex};
 use crate::config::{ExecutorConfig, Limits};
 use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
 use crate::guest::{GuestState, new_store};
+use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::prewarm::{ActionPool, Budget, Ready};
 
@@ -72,7 +73,7 @@ impl Drop for InitClaim<'_> {
         }
         self.slot.initializing.store(false, Ordering::Release);
         if self.sandbox != DEFAULT_SANDBOX {
-            let mut map = self.exec.sandboxes.lock().unwrap();
+            let mut map = lock(&self.exec.sandboxes);
             if map
                 .get(self.sandbox)
                 .is_some_and(|s| Arc::ptr_eq(s, &self.slot) && s.action.get().is_none())
@@ -205,7 +206,7 @@ impl Executor {
     }
 
     fn slot_for_init(&self, sandbox: &str) -> Result<Arc<Slot>, Failure> {
-        let mut map = self.sandboxes.lock().unwrap();
+        let mut map = lock(&self.sandboxes);
         if let Some(s) = map.get(sandbox) {
             return Ok(s.clone());
         }
@@ -301,7 +302,7 @@ impl Executor {
     }
 
     fn action(&self, sandbox: &str) -> Result<Arc<Action>, Failure> {
-        let map = self.sandboxes.lock().unwrap();
+        let map = lock(&self.sandboxes);
         match map.get(sandbox) {
             Some(slot) => slot.action.get().cloned().ok_or(Failure::NotInitialized),
             None if sandbox == DEFAULT_SANDBOX => Err(Failure::NotInitialized),
@@ -311,10 +312,7 @@ impl Executor {
 
     /// `/{sandbox}/destroy`: forgets the sandbox; runs in flight finish normally.
     pub fn destroy(&self, sandbox: &str) -> Result<(), Failure> {
-        let slot = self
-            .sandboxes
-            .lock()
-            .unwrap()
+        let slot = lock(&self.sandboxes)
             .remove(sandbox)
             .ok_or_else(|| Failure::UnknownSandbox(sandbox.to_string()))?;
         if let Some(a) = slot.action.get() {
@@ -324,7 +322,7 @@ impl Executor {
     }
 
     pub fn sandbox_count(&self) -> usize {
-        self.sandboxes.lock().unwrap().len()
+        lock(&self.sandboxes).len()
     }
 
     async fn acquire_slot(&self) -> Option<OwnedSemaphorePermit> {
@@ -576,9 +574,7 @@ impl Executor {
 
     /// Sandboxes' pools, for the janitor.
     fn actions(&self) -> Vec<Arc<Action>> {
-        self.sandboxes
-            .lock()
-            .unwrap()
+        lock(&self.sandboxes)
             .values()
             .filter_map(|s| s.action.get().cloned())
             .collect()
@@ -643,4 +639,73 @@ fn start_janitor(exec: Weak<Executor>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AllocatorChoice;
+    use crate::lock::poison;
+
+    /// A WASI command that writes `{"ok":true}`; `tag` makes distinct modules.
+    fn ok_module(tag: &str) -> String {
+        let wasm = wat::parse_str(format!(
+            r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{{\"ok\":true}}\n")
+  (@custom "tag" "{tag}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+        ))
+        .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(wasm)
+    }
+
+    async fn init_and_run(exec: &Arc<Executor>, sandbox: &str, tag: &str) {
+        exec.init(
+            sandbox,
+            InitRequest::binary(sandbox, ok_module(tag), Default::default()),
+        )
+        .await
+        .unwrap_or_else(|f| panic!("init {sandbox}: {f}"));
+        let req = RunRequest::parse(br#"{"value": {}}"#).unwrap();
+        let out = exec
+            .run(sandbox, &req)
+            .await
+            .unwrap_or_else(|f| panic!("run {sandbox}: {f}"));
+        assert_eq!(&out.body[..], br#"{"ok":true}"#);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_while_a_lock_is_held_does_not_break_later_requests() {
+        let mut cfg = ExecutorConfig::in_process();
+        cfg.allocator = AllocatorChoice::OnDemand;
+        let exec = Executor::new(cfg).unwrap();
+        init_and_run(&exec, "before", "a").await;
+        exec.prewarm_now("before", 1).await.unwrap();
+
+        poison(&exec.sandboxes);
+        exec.cache.poison_locks();
+        for a in exec.actions() {
+            a.pool.poison_lock();
+        }
+
+        // Every path through the locks still answers: a warm run from the pool, a new
+        // sandbox with new code (compile, in-flight table, memory tier), a memory hit,
+        // the janitor's sweep, destroy, and the gauges.
+        let req = RunRequest::parse(br#"{"value": {}}"#).unwrap();
+        let out = exec.run("before", &req).await.unwrap();
+        assert!(out.prewarmed);
+        init_and_run(&exec, "after", "b").await;
+        init_and_run(&exec, "again", "b").await;
+        for a in exec.actions() {
+            a.pool.roll_window(8, &exec.budget);
+        }
+        exec.destroy("before").unwrap();
+        assert_eq!(exec.sandbox_count(), 2);
+        assert_eq!(exec.cache.inflight(), 0);
+    }
 }

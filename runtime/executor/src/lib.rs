@@ -12,6 +12,7 @@ pub mod engine;
 pub mod executor;
 pub mod guest;
 pub mod ladder;
+mod lock;
 pub mod metrics;
 pub mod prewarm;
 pub mod server;
