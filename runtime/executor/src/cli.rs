@@ -23,6 +23,10 @@ pub struct Args {
     /// Deadline of a run whose request carries none, ms.
     #[arg(long, env = "WOW_RUNTIME_TIMEOUT_MS", default_value_t = 60_000)]
     timeout_ms: u64,
+    /// The longest a run may take whatever deadline its request carries, ms (OpenWhisk's
+    /// maximum action time).
+    #[arg(long, env = "WOW_RUNTIME_MAX_TIMEOUT_MS", default_value_t = 300_000)]
+    max_timeout_ms: u64,
     /// Cap on one run's stdout and on its stderr, bytes.
     #[arg(long, env = "WOW_RUNTIME_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
     output_bytes: usize,
@@ -79,6 +83,7 @@ impl Args {
             limits: Limits {
                 memory_bytes: self.memory_mb << 20,
                 default_timeout: Duration::from_millis(self.timeout_ms),
+                max_timeout: Duration::from_millis(self.max_timeout_ms),
                 stdout_bytes: self.output_bytes,
                 stderr_bytes: self.output_bytes,
                 concurrency: self.concurrency,

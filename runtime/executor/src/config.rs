@@ -11,6 +11,9 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Deadline when a `/run` carries none (OpenWhisk's default action timeout: 60 s).
     pub default_timeout: Duration,
+    /// The longest any run may take, whatever deadline its request carries (OpenWhisk's
+    /// maximum action timeout: 300 s), so a far-future deadline cannot hold a core for good.
+    pub max_timeout: Duration,
     /// Cap on what one run may write to stdout (the result line is part of it).
     pub stdout_bytes: usize,
     /// Cap on what one run may write to stderr.
@@ -24,6 +27,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 256 * 1024 * 1024,
             default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(300),
             stdout_bytes: 16 * 1024 * 1024,
             stderr_bytes: 16 * 1024 * 1024,
             concurrency: 0,

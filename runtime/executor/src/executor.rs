@@ -352,7 +352,8 @@ impl Executor {
         action: &Arc<Action>,
         req: &RunRequest,
     ) -> Result<RunOutcome, Failure> {
-        let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout);
+        let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout)
+            .min(action.limits.max_timeout);
         if limit.is_zero() {
             // The caller's deadline has passed: answered without running, as the proxy does.
             return Err(Failure::Timeout { limit_ms: 0 });

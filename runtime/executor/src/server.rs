@@ -214,6 +214,7 @@ async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         "limits": {
             "memory_bytes": exec.config.limits.memory_bytes,
             "default_timeout_ms": exec.config.limits.default_timeout.as_millis() as u64,
+            "max_timeout_ms": exec.config.limits.max_timeout.as_millis() as u64,
             "stdout_bytes": exec.config.limits.stdout_bytes,
             "concurrency": exec.config.limits.concurrency,
         },

@@ -117,3 +117,37 @@ async fn a_client_gone_during_init_leaves_the_sandbox_free() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["artifact"], "memory", "{v}");
 }
+
+/// Item: a far-future deadline does not let a guest burn a core for good: runs are clamped to
+/// `--max-timeout-ms`.
+#[tokio::test]
+async fn a_far_future_deadline_is_clamped_to_the_max_timeout() {
+    let rt = Runtime::start(&["--max-timeout-ms", "500"]);
+    assert_eq!(rt.init("spin", &wat(LOOP)).await.0, 200);
+    let t = Instant::now();
+    let (s, v) = rt
+        .run_with(
+            "spin",
+            json!({"value": {}, "deadline": deadline_in(24 * 3600 * 1000)}),
+        )
+        .await;
+    let took = t.elapsed();
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("500 milliseconds"),
+        "{v}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped only after {took:?}"
+    );
+    // The default timeout is clamped too.
+    let rt = Runtime::start(&["--max-timeout-ms", "400", "--timeout-ms", "3600000"]);
+    assert_eq!(rt.init("spin", &wat(LOOP)).await.0, 200);
+    let (s, v) = rt.run("spin", json!({})).await;
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("400 milliseconds"),
+        "{v}"
+    );
+}
