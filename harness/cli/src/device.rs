@@ -1,10 +1,13 @@
 //! Device profiles: `host` (no limits) or an edge profile whose CPU and memory limits apply
 //! identically to both backends.
 //!
-//! An edge profile is a parent cgroup `wowbench-<name>` with the device's CPU quota and memory
-//! limit. Docker puts every container under it (`cgroup_parent`); the Wasm executor process is
-//! moved into a child of it. What the profile cannot cover — dockerd, containerd and the shims
-//! live outside any container's cgroup — is stated in the run's metadata.
+//! An edge profile is a parent cgroup `wowbench-<name>-<run id>` (one per run, so two runs on one
+//! machine never share or remove each other's) with the device's CPU quota and memory limit.
+//! Docker puts every container under it (`cgroup_parent`) and creates that parent in every
+//! hierarchy it uses; the Wasm executor process is moved into a child of it. All of it is
+//! removed when the run ends, on every path (`Drop`). What the profile cannot cover — dockerd,
+//! containerd and the shims live outside any container's cgroup — is stated in the run's
+//! metadata.
 
 use std::path::{Path, PathBuf};
 
@@ -67,10 +70,13 @@ pub fn cgroup_version() -> CgroupVersion {
     }
 }
 
-/// The parent cgroup of an edge profile, created for the run and removed after it.
+/// The parent cgroup of an edge profile, created for the run and removed after it (also when
+/// dropped, so an error or a signal cannot leave it behind).
 #[derive(Debug, Serialize)]
 pub struct DeviceCgroup {
     pub version: CgroupVersion,
+    /// The cgroup's name, the same in every hierarchy: `wowbench-<profile>-<run id>`.
+    pub name: String,
     /// What Docker's `cgroup_parent` is set to.
     pub docker_parent: String,
     /// `cgroup.procs` files the executor's pid is written to.
@@ -82,12 +88,13 @@ pub struct DeviceCgroup {
 }
 
 impl DeviceCgroup {
-    /// Creates the profile's cgroup with its limits; `None` for a profile without limits.
-    pub fn create(p: &DeviceProfile) -> Result<Option<DeviceCgroup>> {
+    /// Creates the profile's cgroup for run `run_id` with its limits; `None` for a profile
+    /// without limits.
+    pub fn create(p: &DeviceProfile, run_id: &str) -> Result<Option<DeviceCgroup>> {
         if p.cpus.is_none() && p.memory_bytes.is_none() {
             return Ok(None);
         }
-        let name = format!("wowbench-{}", p.name);
+        let name = cgroup_name(&p.name, run_id);
         let cg = match cgroup_version() {
             CgroupVersion::V1 => create_v1(&name, p),
             CgroupVersion::V2 => create_v2(&name, p),
@@ -101,17 +108,65 @@ impl DeviceCgroup {
         Ok(Some(cg))
     }
 
-    /// Removes the cgroups (after the executor and the containers are gone).
+    /// Removes the cgroups (after the executor and the containers are gone): the ones the run
+    /// made, then the same name in every other hierarchy, where Docker made it for the
+    /// containers (under cgroup v1: blkio, cpuset, devices, freezer, pids, systemd, …).
     pub fn remove(&self) {
         for dir in &self.created {
-            // A cgroup can only be removed once empty; give exiting processes a moment.
-            for _ in 0..50 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
+            remove_tree(dir);
+        }
+        for dir in everywhere(&self.name) {
+            remove_tree(&dir);
+        }
+    }
+}
+
+impl Drop for DeviceCgroup {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// The cgroup name of a run's device: `wowbench-<profile>-<run id>`.
+pub fn cgroup_name(profile: &str, run_id: &str) -> String {
+    format!("wowbench-{profile}-{run_id}")
+}
+
+/// Every directory named `name` at the top of a cgroup hierarchy (v1: one per controller
+/// mount; v2: the one tree), existing or not.
+pub fn everywhere(name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut out = vec![root.join(name)];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && e.file_name().to_str() != Some(name) {
+                out.push(e.path().join(name));
             }
         }
+    }
+    out
+}
+
+/// Removes a cgroup and its (empty) children, deepest first. A cgroup can only be removed once
+/// no process is in it: exiting processes get a moment, then it is left (and reported by the
+/// caller's checks) rather than waited on for ever.
+pub fn remove_tree(dir: &Path) {
+    if !dir.is_dir() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -159,6 +214,7 @@ fn create_v1(name: &str, p: &DeviceProfile) -> Result<DeviceCgroup> {
     }
     Ok(DeviceCgroup {
         version: CgroupVersion::V1,
+        name: name.to_string(),
         docker_parent: format!("/{name}"),
         executor_procs: procs,
         created,
@@ -186,6 +242,7 @@ fn create_v2(name: &str, p: &DeviceProfile) -> Result<DeviceCgroup> {
     make_dir(&child)?;
     Ok(DeviceCgroup {
         version: CgroupVersion::V2,
+        name: name.to_string(),
         docker_parent: format!("/{name}"),
         executor_procs: vec![child.join("cgroup.procs")],
         created: vec![child, parent],
@@ -218,7 +275,7 @@ mod tests {
         let err = profile("pi9").unwrap_err().to_string();
         assert!(err.contains("host, pi3"), "{err}");
         assert!(
-            DeviceCgroup::create(&profile("host").unwrap())
+            DeviceCgroup::create(&profile("host").unwrap(), "r")
                 .unwrap()
                 .is_none()
         );

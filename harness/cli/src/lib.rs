@@ -12,4 +12,5 @@ pub mod procfs;
 pub mod recorder;
 pub mod rng;
 pub mod runner;
+pub mod signals;
 pub mod suite;

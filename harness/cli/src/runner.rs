@@ -17,7 +17,7 @@ use crate::ctx::Ctx;
 use crate::device::{self, DeviceCgroup};
 use crate::recorder::{Cancel, Interrupted, Recorder};
 use crate::suite::Suite;
-use crate::{experiments, fingerprint};
+use crate::{experiments, fingerprint, signals};
 
 pub struct RunOptions {
     pub suite: Suite,
@@ -119,7 +119,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         cancel.clone(),
         opts.quiet,
     )?;
-    let cgroup = DeviceCgroup::create(&profile)?;
+    let cgroup = DeviceCgroup::create(&profile, &run_id)?;
     let device_json = serde_json::json!({
         "profile": profile,
         "cgroup": cgroup,
@@ -176,17 +176,15 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         work_dir: dir.path.join("work"),
     };
 
-    let ctrl_c = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ninterrupted: stopping, keeping what was measured, removing containers…"
-                );
-                cancel.cancel();
-            }
-        })
-    };
+    let (signals, received) = signals::watch(
+        cancel.clone(),
+        signals::Sweep {
+            run_id: run_id.clone(),
+            docker_host: opts.docker_host.clone(),
+            cgroup: ctx.cgroup.as_ref().map(|c| c.name.clone()),
+            meta_path: dir.meta_path(),
+        },
+    );
 
     let mut failures = Vec::new();
     let mut interrupted = false;
@@ -218,7 +216,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     if let Some(cg) = &ctx.cgroup {
         cg.remove();
     }
-    ctrl_c.abort();
+    signals.abort();
     ctx.rec.checkpoint()?;
     let _ = ctx.rec.progress.clear();
 
@@ -228,7 +226,10 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         RunStatus::Complete
     };
     meta.status_reason = if interrupted {
-        Some("interrupted (Ctrl-C)".into())
+        Some(format!(
+            "interrupted ({})",
+            received.get().unwrap_or("cancelled")
+        ))
     } else if !failures.is_empty() {
         Some(failures.join("; "))
     } else {

@@ -365,6 +365,50 @@ async fn memory_of_a_warm_container_by_both_methods() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_run_without_capabilities_new_privileges_or_unbounded_pids() {
+    let d = docker_engine().await;
+    let code = docker_code("noop");
+    for variant in DockerVariant::ALL {
+        let run_id = docker_run_id("caps");
+        let b = docker_backend(&run_id, variant).await;
+        docker_with_cleanup(&b, async {
+            if variant == DockerVariant::Prestarted {
+                b.prestart(1).await.unwrap();
+            }
+            let sb = b.provision("noop").await.unwrap();
+            assert!(b.init(&sb, &code).await.unwrap().ok(), "{variant}");
+            assert!(b.run(&sb, &json!({})).await.unwrap().ok(), "{variant}");
+            let id = sb.container_id.clone().expect("a container");
+            let c = d
+                .inspect_container(
+                    &id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .unwrap();
+            let host = c.host_config.unwrap();
+            assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]), "{variant}");
+            assert_eq!(host.pids_limit, Some(docker::PIDS_LIMIT), "{variant}");
+            // What the kernel says of the running proxy, not only what was asked for.
+            let pid = c.state.unwrap().pid.unwrap();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            assert_eq!(field("CapEff:"), "0000000000000000", "{variant}: {status}");
+            assert_eq!(field("CapBnd:"), "0000000000000000", "{variant}: {status}");
+            assert_eq!(field("NoNewPrivs:"), "1", "{variant}: {status}");
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_network_and_prestarted_variants_serve_and_are_timed_honestly() {
     docker_engine().await;
     let code = docker_code("noop");

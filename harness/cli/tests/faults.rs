@@ -260,3 +260,196 @@ sleep_ms = 50
     );
     wow_records::writer::read_records(&dir.join("records.csv")).unwrap();
 }
+
+/// Device cgroups of run `run_id` still present, in any hierarchy.
+fn cgroups_of(run_id: &str) -> Vec<std::path::PathBuf> {
+    let name = format!("wowbench-pi3-{run_id}");
+    let mut roots = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    roots.extend(
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path()),
+    );
+    roots
+        .into_iter()
+        .map(|r| r.join(&name))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Processes whose command line names `needle` (the run's executors name their cache folder,
+/// which is inside the run folder).
+fn processes_naming(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+/// A `pi3` run of both backends, stopped by `signals` (sent `gap` apart) once it has containers,
+/// an executor and its device cgroups: it must exit 130, say in `meta.json` that it was
+/// interrupted (and by what), and leave no container, executor or cgroup behind.
+fn interrupted_pi3_run(signals: &[i32], gap: Duration) -> serde_json::Value {
+    require_docker();
+    let (child, run_id, dir) = spawn_run(
+        r#"
+[[experiment]]
+kind = "cold-start"
+levels = [2]
+repetitions = 50
+workload = "noop"
+params = {}
+wasm_variants = ["precompiled"]
+docker_variants = ["create-start"]
+"#,
+        &["--device", "pi3"],
+    );
+    wait_for(
+        "a running executor in the device cgroup",
+        Duration::from_secs(180),
+        || !processes_naming(dir.to_str().unwrap()).is_empty() && !cgroups_of(&run_id).is_empty(),
+    );
+    wait_for(
+        "records and live containers",
+        Duration::from_secs(180),
+        || data_rows(&dir) > 0 && !containers_of(&run_id).is_empty(),
+    );
+    for (i, sig) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, *sig) };
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    wait_for(
+        "the executor to die with the harness",
+        Duration::from_secs(10),
+        || processes_naming(dir.to_str().unwrap()).is_empty(),
+    );
+    assert_no_containers(&run_id);
+    assert!(
+        cgroups_of(&run_id).is_empty(),
+        "device cgroups left: {:?}",
+        cgroups_of(&run_id)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "incomplete", "{meta}");
+    meta
+}
+
+#[test]
+fn sigterm_ends_a_run_like_ctrl_c_and_leaves_no_container_executor_or_cgroup() {
+    let meta = interrupted_pi3_run(&[libc::SIGTERM], Duration::ZERO);
+    let reason = meta["status_reason"].as_str().unwrap();
+    assert!(reason.contains("interrupted (SIGTERM)"), "{reason}");
+}
+
+#[test]
+fn sighup_ends_a_run_like_ctrl_c_and_leaves_no_container_executor_or_cgroup() {
+    let meta = interrupted_pi3_run(&[libc::SIGHUP], Duration::ZERO);
+    let reason = meta["status_reason"].as_str().unwrap();
+    assert!(reason.contains("interrupted (SIGHUP)"), "{reason}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_after_sweeping() {
+    let meta = interrupted_pi3_run(&[libc::SIGTERM, libc::SIGINT], Duration::from_millis(1500));
+    let reason = meta["status_reason"].as_str().unwrap();
+    assert!(reason.contains("interrupted"), "{reason}");
+}
+
+#[test]
+fn clean_takes_a_run_id_and_leaves_other_runs_alone() {
+    require_docker();
+    let out = wowbench(&["clean"]);
+    assert!(
+        !out.status.success(),
+        "clean without a run id or --all must refuse"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--all"), "{err}");
+
+    // Two runs' leftovers: a container and a device cgroup each.
+    let image = std::process::Command::new("docker")
+        .args(["images", "-q", "--filter", "label=wowbench=1"])
+        .output()
+        .unwrap();
+    let image = String::from_utf8_lossy(&image.stdout)
+        .lines()
+        .next()
+        .map(str::to_string);
+    let Some(image) = image else {
+        panic!("no wowbench proxy image on the engine: run the Docker tests first (they build it)")
+    };
+    let (mine, other) = (unique("clean-a"), unique("clean-b"));
+    for run in [&mine, &other] {
+        let ok = std::process::Command::new("docker")
+            .args(["create", "--label", "wowbench=1", "--label"])
+            .arg(format!("wowbench.run={run}"))
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{ok:?}");
+        let hierarchy = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            "/sys/fs/cgroup"
+        } else {
+            "/sys/fs/cgroup/memory"
+        };
+        std::fs::create_dir_all(format!("{hierarchy}/wowbench-pi3-{run}")).unwrap();
+    }
+    let out = wowbench(&["clean", &mine]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(containers_of(&mine).is_empty());
+    assert!(cgroups_of(&mine).is_empty(), "{:?}", cgroups_of(&mine));
+    let spared = (containers_of(&other).len(), cgroups_of(&other).len());
+    // Tidy up the other run before asserting, so a failure leaves nothing behind.
+    let _ = wowbench(&["clean", &other]);
+    assert_eq!(spared, (1, 1), "another run's leftovers must be left alone");
+}
+
+#[test]
+fn the_executor_dies_with_the_harness_even_under_kill_9() {
+    // The memory experiment's long settle keeps the executor idle (so nothing but the
+    // parent-death signal can end it) when the harness is killed.
+    let (mut child, _run_id, dir) = spawn_run(
+        r#"
+[[experiment]]
+kind = "memory"
+sandboxes = [1]
+workload = "noop"
+params = {}
+wasm_variants = ["shared"]
+docker_variants = []
+module_sizes = false
+settle_ms = 30000
+"#,
+        &["--backends", "wasm"],
+    );
+    let run_dir = dir.to_str().unwrap().to_string();
+    wait_for("a running executor", Duration::from_secs(120), || {
+        !processes_naming(&run_dir).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(3)); // into the settle
+    child.kill().unwrap(); // SIGKILL: no handler, no cleanup code runs
+    child.wait().unwrap();
+    wait_for(
+        "the executor to die with the harness (parent-death signal)",
+        Duration::from_secs(10),
+        || processes_naming(&run_dir).is_empty(),
+    );
+}

@@ -1,7 +1,10 @@
 //! A run folder: `results/<run-id>/` with `records.csv`, `summary.csv`, `meta.json`,
 //! `histograms/` and, once reported, `report/`.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
@@ -91,18 +94,34 @@ impl RunDir {
     }
 }
 
-/// A run id from the clock: `20261126-160054-<suffix>`.
+/// A run id from the clock and a unique tag: `20261126-160054-3fa2c10b-<suffix>`.
+///
+/// The clock makes ids sort by start time; the tag (nanoseconds, process id and a counter,
+/// mixed) keeps two runs started in the same second on one machine apart, since the id names
+/// the run's folder, its containers and its device cgroup.
 pub fn new_run_id(suffix: &str) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let now = crate::meta::now_rfc3339(); // 2026-11-26T16:00:54Z
     let compact: String = now
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .collect::<String>()
         .replace('T', "-");
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut h = DefaultHasher::new();
+    (
+        nanos,
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+    )
+        .hash(&mut h);
+    let tag = format!("{:08x}", h.finish() as u32);
     if suffix.is_empty() {
-        compact
+        format!("{compact}-{tag}")
     } else {
-        format!("{compact}-{suffix}")
+        format!("{compact}-{tag}-{suffix}")
     }
 }
 
@@ -118,6 +137,19 @@ mod tests {
         assert!(RunDir::create(&root, "r1").is_err());
         assert!(RunDir::open(&d.path).is_err(), "no records.csv yet");
         std::fs::remove_dir_all(&root).unwrap();
-        assert_eq!(new_run_id("quick").len(), "20261126-160054-quick".len());
+        assert_eq!(
+            new_run_id("quick").len(),
+            "20261126-160054-3fa2c10b-quick".len()
+        );
+    }
+
+    #[test]
+    fn run_ids_of_one_second_differ() {
+        let ids: std::collections::BTreeSet<String> = (0..200).map(|_| new_run_id("x")).collect();
+        assert_eq!(
+            ids.len(),
+            200,
+            "two runs started together must not share an id"
+        );
     }
 }

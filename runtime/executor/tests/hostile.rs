@@ -3,11 +3,16 @@
 //!
 //! Every case checks the precise status and `{"error": …}` message, then that the process is
 //! alive, that a fresh `noop` sandbox answers correctly, and that a bystander sandbox initialised
-//! before any case still answers. The cases are counted and listed (`--nocapture` shows them).
+//! before the case still answers. Each case is its own test, `hostile_inputs::<name>`, on an
+//! executor of its own, and prints its number and title when it runs;
+//! `hostile_inputs::catalogue` prints the numbered list and the count (`--nocapture` shows them).
+//! A new case is one more entry in the table at the end.
 
 mod common;
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -76,18 +81,83 @@ fn big_result(chunks: u32) -> Vec<u8> {
     ))
 }
 
-/// Runs the cases against one executor: a bystander sandbox lives through all of them.
+/// How a case's executor runs: its flags, and whether it shares the artifact cache folder.
+struct Executor {
+    args: &'static [&'static str],
+    /// A shared folder (see `shared_cache`) spares each executor compiling `noop` again; a case
+    /// that counts the cache's files keeps a folder of its own.
+    shared_cache: bool,
+}
+
+/// The executor most cases run on: a 64 MiB memory cap, an 8 MiB output cap and a 1 MiB cache.
+const MAIN: Executor = Executor {
+    args: &[
+        "--memory-mb",
+        "64",
+        "--output-bytes",
+        "8388608",
+        "--cache-mb",
+        "1",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
+/// `MAIN` with an artifact cache folder of its own.
+const MAIN_OWN_CACHE: Executor = Executor {
+    shared_cache: false,
+    ..MAIN
+};
+
+/// `--max-sandboxes 6`, allocating instances on demand, so the memory cases run without the
+/// pool's checks.
+const CAPPED: Executor = Executor {
+    args: &[
+        "--max-sandboxes",
+        "6",
+        "--memory-mb",
+        "64",
+        "--allocator",
+        "on-demand",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
+/// The artifact cache folder the cases' executors share, under the target directory. Executors
+/// index it when they start and tolerate each other's writes and evictions (a missing or
+/// unloadable file is compiled again).
+fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-artifact-cache")
+}
+
+/// The `noop` workload's bytes, read once per test process.
+fn noop() -> Vec<u8> {
+    static NOOP: OnceLock<Vec<u8>> = OnceLock::new();
+    NOOP.get_or_init(|| workload("noop")).clone()
+}
+
+/// One case's executor, with a bystander sandbox that lives through the case.
 struct Suite {
     rt: Runtime,
     noop: Vec<u8>,
     bystander: String,
-    cases: Vec<String>,
+    /// The case's title, as listed.
+    case: &'static str,
+    /// Whether the case checked that nothing else broke (every case ends so).
+    checked: bool,
 }
 
 impl Suite {
-    async fn start(args: &[&str]) -> Suite {
-        let rt = Runtime::start(args);
-        let noop = workload("noop");
+    /// Prints the case's number and title, then starts its executor.
+    async fn start(test: &str, case: &'static str, executor: Executor) -> Suite {
+        println!("{:3}. {case}", number(test));
+        let rt = if executor.shared_cache {
+            Runtime::start_with_cache(&shared_cache(), executor.args)
+        } else {
+            Runtime::start(executor.args)
+        };
+        let noop = noop();
         let bystander = format!("bystander-{}", unique());
         let (s, v) = rt.init(&bystander, &noop).await;
         assert_eq!(s, 200, "bystander init: {v}");
@@ -95,12 +165,14 @@ impl Suite {
             rt,
             noop,
             bystander,
-            cases: Vec::new(),
+            case,
+            checked: false,
         }
     }
 
     /// Asserts an error answer, then that nothing else broke.
-    async fn expect_error(&mut self, case: &str, got: (u16, Value), status: u16, fragment: &str) {
+    async fn expect_error(&mut self, got: (u16, Value), status: u16, fragment: &str) {
+        let case = self.case;
         let (s, v) = got;
         assert_eq!(s, status, "{case}: status, body {v}");
         let err = v["error"]
@@ -115,17 +187,18 @@ impl Suite {
             Some(1),
             "{case}: the error body has only `error`: {v}"
         );
-        self.still_fine(case).await;
+        self.still_fine().await;
     }
 
     /// Asserts a successful answer, then that nothing else broke.
-    async fn expect_ok(&mut self, case: &str, got: (u16, Value), body: Value) {
-        assert_eq!(got, (200, body), "{case}");
-        self.still_fine(case).await;
+    async fn expect_ok(&mut self, got: (u16, Value), body: Value) {
+        assert_eq!(got, (200, body), "{}", self.case);
+        self.still_fine().await;
     }
 
     /// The process lives, a fresh `noop` sandbox answers, the bystander answers; the case counts.
-    async fn still_fine(&mut self, case: &str) {
+    async fn still_fine(&mut self) {
+        let case = self.case;
         assert!(self.rt.alive(), "{case}: the executor died");
         let id = format!("after-{}", unique());
         let (s, v) = self.rt.init(&id, &self.noop).await;
@@ -146,7 +219,17 @@ impl Suite {
             (200, params),
             "{case}: the bystander was disturbed"
         );
-        self.cases.push(case.to_string());
+        assert!(!self.checked, "{case}: checked twice");
+        self.checked = true;
+    }
+
+    /// Ends the case: it must have checked, once, that nothing else broke.
+    fn done(self) {
+        assert!(
+            self.checked,
+            "{}: never checked that nothing else broke",
+            self.case
+        );
     }
 
     /// Inits `wasm` as a new sandbox (expecting success) and returns its id.
@@ -155,6 +238,15 @@ impl Suite {
         let (s, v) = self.rt.init(&id, wasm).await;
         assert_eq!(s, 200, "init of {id}: {v}");
         id
+    }
+
+    /// Inits `n` `noop` sandboxes that hold their places; returns their ids.
+    async fn hold(&self, n: usize) -> Vec<String> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(self.sandbox(&self.noop).await);
+        }
+        held
     }
 
     /// Inits `wasm` in a new sandbox and runs it with a deadline `ms` from now.
@@ -226,512 +318,9 @@ fn init_json(code: Value, binary: Value) -> String {
     json!({"value": {"name": "x", "main": "main", "code": code, "binary": binary}}).to_string()
 }
 
-async fn init_requests(s: &mut Suite) {
-    let noop_b64 = b64(&s.noop);
-
-    let got = s
-        .init_body(init_json(json!("%%% not base64 %%%"), json!(true)))
-        .await;
-    s.expect_error("init: invalid base64", got, 400, "decode")
-        .await;
-
-    let got = s
-        .init_body(init_json(
-            json!(b64(b"\x7fELF\x02\x01\x01 a native binary")),
-            json!(true),
-        ))
-        .await;
-    s.expect_error(
-        "init: bytes that are not Wasm",
-        got,
-        502,
-        "not a WebAssembly module",
-    )
-    .await;
-
-    let got = s
-        .init_body(init_json(json!("(module)"), json!(false)))
-        .await;
-    s.expect_error(
-        "init: WebAssembly text instead of a binary",
-        got,
-        502,
-        "not a WebAssembly module",
-    )
-    .await;
-
-    let truncated = &s.noop[..s.noop.len() / 2];
-    let got = s
-        .init_body(init_json(json!(b64(truncated)), json!(true)))
-        .await;
-    s.expect_error("init: truncated Wasm", got, 502, "does not compile")
-        .await;
-
-    let got = s
-        .init_body(init_json(
-            json!(b64(b"\0asm\x01\0\0\0\x01\xff\xff\xff\xff\x0f")),
-            json!(true),
-        ))
-        .await;
-    s.expect_error(
-        "init: Wasm with a section past the end",
-        got,
-        502,
-        "does not compile",
-    )
-    .await;
-
-    let reactor = wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#);
-    let got = s
-        .init_body(init_json(json!(b64(&reactor)), json!(true)))
-        .await;
-    s.expect_error("init: not a WASI command (no _start)", got, 502, "_start")
-        .await;
-
-    let start_global = wat(
-        r#"(module (memory (export "memory") 1) (global (export "_start") i32 (i32.const 0)))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&start_global)), json!(true)))
-        .await;
-    s.expect_error("init: _start is not a function", got, 502, "_start")
-        .await;
-
-    let start_params = wat(
-        r#"(module (memory (export "memory") 1) (func (export "_start") (param i32) (result i32) (local.get 0)))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&start_params)), json!(true)))
-        .await;
-    s.expect_error("init: _start takes parameters", got, 502, "_start")
-        .await;
-
-    let foreign = wat(
-        r#"(module (import "env" "launch_missiles" (func)) (memory (export "memory") 1)
-            (func (export "_start")))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&foreign)), json!(true)))
-        .await;
-    s.expect_error(
-        "init: imports a host function that does not exist",
-        got,
-        502,
-        "launch_missiles",
-    )
-    .await;
-
-    let wrong_sig = wat(
-        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i64)))
-            (memory (export "memory") 1) (func (export "_start")))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&wrong_sig)), json!(true)))
-        .await;
-    s.expect_error(
-        "init: imports a WASI function with the wrong type",
-        got,
-        502,
-        "cannot be linked",
-    )
-    .await;
-
-    let imported_memory =
-        wat(r#"(module (import "env" "memory" (memory 1)) (func (export "_start")))"#);
-    let got = s
-        .init_body(init_json(json!(b64(&imported_memory)), json!(true)))
-        .await;
-    s.expect_error("init: imports a memory", got, 502, "cannot be linked")
-        .await;
-
-    // A start function runs at instantiation, outside any run's deadline and WASI context.
-    let start_loop = wat(
-        r#"(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s)
-            (func (export "_start")))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&start_loop)), json!(true)))
-        .await;
-    s.expect_error(
-        "init: a start function that never returns",
-        got,
-        502,
-        "start function",
-    )
-    .await;
-
-    // 2,000 pages = 125 MiB initial memory, over the 64 MiB cap of this suite.
-    let huge_memory = wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
-    let got = s
-        .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
-        .await;
-    // The pooling allocator refuses it when compiling; `sandbox_cap` covers on-demand.
-    s.expect_error(
-        "init: initial memory over the memory limit",
-        got,
-        502,
-        "memory has a minimum byte size",
-    )
-    .await;
-
-    let huge_table = wat(
-        r#"(module (memory (export "memory") 1) (table 5000000 funcref) (func (export "_start")))"#,
-    );
-    let got = s
-        .init_body(init_json(json!(b64(&huge_table)), json!(true)))
-        .await;
-    s.expect_error("init: a table of five million elements", got, 502, "table")
-        .await;
-
-    let got = s.init_body("{\"value\": {\"code\": ").await;
-    s.expect_error("init: truncated JSON", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.init_body("this is not JSON").await;
-    s.expect_error("init: malformed JSON", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.init_body("").await;
-    s.expect_error("init: empty body", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.init_body(json!({"value": "a string"}).to_string()).await;
-    s.expect_error("init: `value` a string", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.init_body(init_json(json!(12345), json!(true))).await;
-    s.expect_error("init: `code` a number", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.init_body(init_json(json!(noop_b64), json!("yes"))).await;
-    s.expect_error("init: `binary` a string", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s
-        .init_body(json!({"value": {"binary": true}}).to_string())
-        .await;
-    s.expect_error("init: no code", got, 502, msg::MISSING_CODE)
-        .await;
-
-    let huge = format!(
-        r#"{{"value": {{"binary": true, "code": "{}"}}}}"#,
-        "A".repeat(wow_protocol::MAX_INIT_BODY_BYTES)
-    );
-    let got = s.oversized("/oversized/init", huge).await;
-    s.expect_error("init: body over the init limit", got, 413, "over the limit")
-        .await;
-
-    let id = s.sandbox(&s.noop).await;
-    let got = s.rt.init(&id, &s.noop).await;
-    s.expect_error("init: a second init of a sandbox", got, 403, msg::REINIT)
-        .await;
-    s.rt.post(&route(&id, "destroy"), "").await;
-}
-
-async fn misbehaving_guests(s: &mut Suite) {
-    let got = s.run_guest(&wat(TRAP), json!({}), 30_000).await;
-    s.expect_error("guest: traps", got, 502, "trapped").await;
-
-    let got = s.run_guest(&wat(RECURSE), json!({}), 30_000).await;
-    s.expect_error(
-        "guest: recurses until its stack overflows",
-        got,
-        502,
-        "call stack",
-    )
-    .await;
-
-    let t = Instant::now();
-    let got = s.run_guest(&wat(LOOP), json!({}), 1_000).await;
-    assert!(
-        t.elapsed() < Duration::from_secs(30),
-        "loop stopped after {:?}",
-        t.elapsed()
-    );
-    s.expect_error("guest: loops forever", got, 502, "exceeded its time limits")
-        .await;
-
-    let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
-    s.expect_error(
-        "guest: grows memory past its limit",
-        got,
-        502,
-        "memory limit of 67108864 bytes",
-    )
-    .await;
-
-    let got = s.run_guest(&flood(1), json!({}), 60_000).await;
-    s.expect_error("guest: writes 100 MiB to stdout", got, 502, "output limit")
-        .await;
-
-    let got = s.run_guest(&flood(2), json!({}), 60_000).await;
-    s.expect_error("guest: writes 100 MiB to stderr", got, 502, "output limit")
-        .await;
-
-    let got = s
-        .run_guest(&printer(b"{\"s\": \"\xff\xfe\"}\n"), json!({}), 30_000)
-        .await;
-    s.expect_error(
-        "guest: result is invalid UTF-8",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s
-        .run_guest(&printer(b"{\"unterminated\": [1, 2\n"), json!({}), 30_000)
-        .await;
-    s.expect_error(
-        "guest: result is invalid JSON",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s
-        .run_guest(&printer(br#"{"a": "\ud800"}"#), json!({}), 30_000)
-        .await;
-    s.expect_error(
-        "guest: result holds a lone surrogate escape",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s.run_guest(&printer(b"[1e999]\n"), json!({}), 30_000).await;
-    s.expect_error(
-        "guest: result holds an out-of-range number",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s
-        .run_guest(&printer(b"\"a string\"\n"), json!({}), 30_000)
-        .await;
-    s.expect_error(
-        "guest: result is not an object",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s.run_guest(&big_result(32), json!({}), 60_000).await;
-    s.expect_error(
-        "guest: result over 1 MiB",
-        got,
-        413,
-        "exceeded the allowed length",
-    )
-    .await;
-
-    let got = s.run_guest(&wat(EXIT_3), json!({}), 30_000).await;
-    s.expect_error(
-        "guest: exits 3 without a result",
-        got,
-        502,
-        msg::NOT_DICT_RESULT,
-    )
-    .await;
-
-    let got = s.run_guest(&wat(WILD_POINTER), json!({}), 30_000).await;
-    s.expect_error(
-        "guest: hands WASI a pointer outside its memory",
-        got,
-        502,
-        "out of bounds",
-    )
-    .await;
-
-    let data_oob = wat(
-        r#"(module (memory (export "memory") 1) (data (i32.const 70000) "x") (func (export "_start")))"#,
-    );
-    let got = s.run_guest(&data_oob, json!({}), 30_000).await;
-    s.expect_error(
-        "guest: a data segment outside its memory",
-        got,
-        502,
-        "out of bounds memory access",
-    )
-    .await;
-
-    let t = Instant::now();
-    let got = s
-        .run_guest(&workload("sleep"), json!({"ms": 60_000}), 1_000)
-        .await;
-    assert!(
-        t.elapsed() < Duration::from_secs(30),
-        "sleep stopped after {:?}",
-        t.elapsed()
-    );
-    s.expect_error(
-        "guest: sleeps past its deadline",
-        got,
-        502,
-        "exceeded its time limits",
-    )
-    .await;
-}
-
-async fn run_requests(s: &mut Suite) {
-    let got = s.run_body("{\"value\": {\"a\": [1, 2").await;
-    s.expect_error("run: truncated JSON", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.run_body("{value: 1}").await;
-    s.expect_error("run: malformed JSON", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.run_body(r#"{"value": "a string"}"#).await;
-    s.expect_error("run: `value` a string", got, 404, msg::NOT_DICT_ARG)
-        .await;
-
-    let got = s.run_body(r#"[{"value": {}}]"#).await;
-    s.expect_error("run: body is an array", got, 400, "Error unmarshaling")
-        .await;
-
-    let got = s.run_body(r#"{"value": {"s": "\ud800"}}"#).await;
-    s.expect_error(
-        "run: parameters hold a lone surrogate escape",
-        got,
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-
-    let got = s
-        .run_body(json!({"value": {"s": "x".repeat(1024 * 1024)}}).to_string())
-        .await;
-    s.expect_error("run: parameters over 1 MiB", got, 413, "parameters are")
-        .await;
-
-    let id = s.sandbox(&s.noop).await;
-    let got = s
-        .oversized(
-            &route(&id, "run"),
-            format!(r#"{{"value": {{}}, "pad": "{}"}}"#, "y".repeat(2 << 20)),
-        )
-        .await;
-    s.rt.post(&route(&id, "destroy"), "").await;
-    s.expect_error("run: body over the run limit", got, 413, "over the limit")
-        .await;
-
-    let got = s.run_body("").await;
-    s.expect_ok("run: empty body (empty parameters)", got, json!({}))
-        .await;
-
-    let got = s
-        .run_body(json!({"value": {"k": 1}, "deadline": "1000"}).to_string())
-        .await;
-    s.expect_error(
-        "run: deadline long past",
-        got,
-        502,
-        "exceeded its time limits",
-    )
-    .await;
-
-    let got = s
-        .run_body(json!({"value": {"k": 2}, "deadline": u64::MAX.to_string()}).to_string())
-        .await;
-    s.expect_ok("run: deadline at the end of time", got, json!({"k": 2}))
-        .await;
-
-    let got = s
-        .run_body(
-            json!({"value": {"k": 3}, "deadline": "soon", "namespace": {"o": [1]}}).to_string(),
-        )
-        .await;
-    s.expect_ok(
-        "run: deadline not a number, context not a string",
-        got,
-        json!({"k": 3}),
-    )
-    .await;
-
-    let got = s.rt.run("no-such-sandbox", json!({})).await;
-    s.expect_error(
-        "run: unknown sandbox id",
-        got,
-        404,
-        "No sandbox named 'no-such-sandbox'",
-    )
-    .await;
-
-    let got = s.rt.post("/no-such-sandbox/destroy", "").await;
-    s.expect_error("destroy: unknown sandbox id", got, 404, "No sandbox named")
-        .await;
-
-    let got = s.rt.post("/%FF%FE/run", "{}").await;
-    s.expect_error("run: sandbox id that is not UTF-8", got, 400, "sandbox")
-        .await;
-
-    let got = s.rt.post("/a/b/c/run", "{}").await;
-    s.expect_error("unknown route", got, 404, "Not found").await;
-}
-
-async fn races(s: &mut Suite) {
-    // `/run` racing `/destroy` of the same sandbox: every run answers correctly or 404.
-    for round in 0..5 {
-        let id = s.sandbox(&s.noop).await;
-        let runs: Vec<_> = (0..24)
-            .map(|i| {
-                let params = json!({"round": round, "i": i});
-                let rt = &s.rt;
-                let id = id.clone();
-                async move { (params.clone(), rt.run(&id, params).await) }
-            })
-            .collect();
-        let destroy = async {
-            tokio::time::sleep(Duration::from_millis(5 * round)).await;
-            s.rt.post(&route(&id, "destroy"), "").await
-        };
-        let (results, destroyed) = tokio::join!(join_all(runs), destroy);
-        assert_eq!(destroyed, (200, json!({"ok": true})));
-        for (params, (status, v)) in results {
-            match status {
-                200 => assert_eq!(v, params),
-                404 => assert!(v["error"].as_str().unwrap().contains("No sandbox named")),
-                _ => panic!("run racing destroy: {status} {v}"),
-            }
-        }
-        assert_eq!(s.rt.run(&id, json!({})).await.0, 404);
-    }
-    let got = s.rt.run("after-the-race", json!({})).await;
-    s.expect_error(
-        "run racing destroy of the same sandbox",
-        got,
-        404,
-        "No sandbox named",
-    )
-    .await;
-
-    // Concurrent inits of one id: one wins, the rest are refused as re-inits.
-    let id = format!("contested-{}", unique());
-    let inits: Vec<_> = (0..8).map(|_| s.rt.init(&id, &s.noop)).collect();
-    let results = join_all(inits).await;
-    let wins = results.iter().filter(|(st, _)| *st == 200).count();
-    assert_eq!(wins, 1, "{results:?}");
-    for (st, v) in &results {
-        assert!(
-            *st == 200 || (*st == 403 && v["error"] == msg::REINIT),
-            "{st} {v}"
-        );
-    }
-    let got = s.rt.init(&id, &s.noop).await;
-    s.rt.post(&route(&id, "destroy"), "").await;
-    s.expect_error("concurrent inits of one sandbox", got, 403, msg::REINIT)
-        .await;
-}
-
 /// Thousands of distinct modules through a small artifact cache: memory entries and disk bytes
 /// stay bounded, and destroyed sandboxes do not pile up.
-async fn cache_churn(s: &mut Suite) {
+async fn churn(s: &mut Suite) {
     const N: usize = 2_000;
     let tiny = wat(TINY);
     let before = s.rt.get_text("/metrics").await;
@@ -793,105 +382,540 @@ async fn cache_churn(s: &mut Suite) {
         t.elapsed()
     );
     let got = s.rt.run("churn-0", json!({})).await;
-    s.expect_error(
-        "thousands of distinct inits and destroys, small cache",
-        got,
-        404,
-        "No sandbox named",
-    )
-    .await;
+    s.expect_error(got, 404, "No sandbox named").await;
 }
 
-/// `--max-sandboxes`: one more init is refused with 429, and room comes back on destroy. This
-/// executor allocates instances on demand, so the memory cases run without the pool's checks.
-async fn sandbox_cap() -> Vec<String> {
-    let mut s = Suite::start(&[
-        "--max-sandboxes",
-        "6",
-        "--memory-mb",
-        "64",
-        "--allocator",
-        "on-demand",
-        "--quiet-guests",
-    ])
-    .await;
-    // The bystander holds one place; `still_fine` needs one more.
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(s.sandbox(&s.noop).await);
-    }
-    let got = s.rt.init("one-too-many", &s.noop).await;
-    let (st, v) = &got;
-    assert_eq!(*st, 200, "the sixth place is free: {v}");
-    let got2 = s.rt.init("two-too-many", &s.noop).await;
-    assert_eq!(s.rt.post("/one-too-many/destroy", "").await.0, 200);
-    s.expect_error("init past --max-sandboxes", got2, 429, "its limit")
-        .await;
-    // The default sandbox counts too.
-    assert_eq!(s.rt.init("fill", &s.noop).await.0, 200);
-    let got = s.rt.init("", &s.noop).await;
-    assert_eq!(s.rt.post("/fill/destroy", "").await.0, 200);
-    s.expect_error(
-        "default-sandbox init past --max-sandboxes",
-        got,
-        429,
-        "its limit",
-    )
-    .await;
-    for id in held {
-        assert_eq!(s.rt.post(&route(&id, "destroy"), "").await.0, 200);
-    }
-
-    // Without the pooling allocator's own checks, `/init` still refuses what cannot fit.
-    let huge_memory = wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
-    let got = s
-        .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
-        .await;
-    s.expect_error(
-        "init (on-demand allocator): initial memory over the memory limit",
-        got,
-        502,
-        "over the memory limit of 67108864 bytes",
-    )
-    .await;
-    let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
-    s.expect_error(
-        "guest (on-demand allocator): grows memory past its limit",
-        got,
-        502,
-        "memory limit of 67108864 bytes",
-    )
-    .await;
-    s.cases
+/// A case's number: its place in the table, from 1.
+fn number(test: &str) -> usize {
+    1 + CASES
+        .iter()
+        .position(|(t, _)| *t == test)
+        .unwrap_or_else(|| panic!("{test} is not in the table"))
 }
 
-#[tokio::test]
-async fn hostile_inputs_get_precise_errors_and_nothing_else_breaks() {
-    let t = Instant::now();
-    let mut s = Suite::start(&[
-        "--memory-mb",
-        "64",
-        "--output-bytes",
-        "8388608",
-        "--cache-mb",
-        "1",
-        "--quiet-guests",
-    ])
-    .await;
-    init_requests(&mut s).await;
-    misbehaving_guests(&mut s).await;
-    run_requests(&mut s).await;
-    races(&mut s).await;
-    cache_churn(&mut s).await;
-    let mut cases = std::mem::take(&mut s.cases);
-    cases.extend(sandbox_cap().await);
+/// Makes each entry `name: "title" on EXECUTOR => |s| { … }` the test `hostile_inputs::name`:
+/// it starts an `EXECUTOR` as `s` (a `Suite`), runs the body, which ends with `s.expect_error`
+/// or `s.expect_ok`, and checks that it did. `CASES` lists the entries in order.
+macro_rules! hostile_cases {
+    ($($test:ident: $title:literal on $executor:ident => |$s:ident| $body:block)*) => {
+        /// Every case's test name and title, in the table's order.
+        const CASES: &[(&str, &str)] = &[$((stringify!($test), $title)),*];
 
-    println!("wow-runtime hostile cases:");
-    for (i, c) in cases.iter().enumerate() {
-        println!("{:3}. {c}", i + 1);
+        mod hostile_inputs {
+            use super::*;
+
+            /// The numbered list of cases and their count, printed in one piece.
+            #[test]
+            fn catalogue() {
+                let mut list = String::from("wow-runtime hostile cases:\n");
+                for (i, (_, title)) in CASES.iter().enumerate() {
+                    list += &format!("{:3}. {title}\n", i + 1);
+                }
+                println!("{list}total: {} cases", CASES.len());
+                let distinct: HashSet<&str> = CASES.iter().map(|(_, title)| *title).collect();
+                assert_eq!(distinct.len(), CASES.len(), "case names repeat");
+                assert!(CASES.len() >= 50, "only {} cases", CASES.len());
+            }
+
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let mut $s = Suite::start(stringify!($test), $title, $executor).await;
+                    $body
+                    $s.done();
+                }
+            )*
+        }
+    };
+}
+
+hostile_cases! {
+    init_invalid_base64: "init: invalid base64" on MAIN => |s| {
+        let got = s
+            .init_body(init_json(json!("%%% not base64 %%%"), json!(true)))
+            .await;
+        s.expect_error(got, 400, "decode").await;
     }
-    println!("total: {} cases in {:?}", cases.len(), t.elapsed());
-    let distinct: HashSet<&String> = cases.iter().collect();
-    assert_eq!(distinct.len(), cases.len(), "case names repeat");
-    assert!(cases.len() >= 50, "only {} cases ran", cases.len());
+
+    init_not_wasm: "init: bytes that are not Wasm" on MAIN => |s| {
+        let got = s
+            .init_body(init_json(
+                json!(b64(b"\x7fELF\x02\x01\x01 a native binary")),
+                json!(true),
+            ))
+            .await;
+        s.expect_error(got, 502, "not a WebAssembly module").await;
+    }
+
+    init_wat_text: "init: WebAssembly text instead of a binary" on MAIN => |s| {
+        let got = s
+            .init_body(init_json(json!("(module)"), json!(false)))
+            .await;
+        s.expect_error(got, 502, "not a WebAssembly module").await;
+    }
+
+    init_truncated_wasm: "init: truncated Wasm" on MAIN => |s| {
+        let truncated = &s.noop[..s.noop.len() / 2];
+        let got = s
+            .init_body(init_json(json!(b64(truncated)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "does not compile").await;
+    }
+
+    init_section_past_end: "init: Wasm with a section past the end" on MAIN => |s| {
+        let got = s
+            .init_body(init_json(
+                json!(b64(b"\0asm\x01\0\0\0\x01\xff\xff\xff\xff\x0f")),
+                json!(true),
+            ))
+            .await;
+        s.expect_error(got, 502, "does not compile").await;
+    }
+
+    init_no_start: "init: not a WASI command (no _start)" on MAIN => |s| {
+        let reactor = wat(r#"(module (memory (export "memory") 1) (func (export "main")))"#);
+        let got = s
+            .init_body(init_json(json!(b64(&reactor)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "_start").await;
+    }
+
+    init_start_not_a_function: "init: _start is not a function" on MAIN => |s| {
+        let start_global = wat(
+            r#"(module (memory (export "memory") 1) (global (export "_start") i32 (i32.const 0)))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&start_global)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "_start").await;
+    }
+
+    init_start_takes_parameters: "init: _start takes parameters" on MAIN => |s| {
+        let start_params = wat(
+            r#"(module (memory (export "memory") 1) (func (export "_start") (param i32) (result i32) (local.get 0)))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&start_params)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "_start").await;
+    }
+
+    init_unknown_host_function:
+        "init: imports a host function that does not exist" on MAIN => |s| {
+        let foreign = wat(
+            r#"(module (import "env" "launch_missiles" (func)) (memory (export "memory") 1)
+                (func (export "_start")))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&foreign)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "launch_missiles").await;
+    }
+
+    init_wasi_function_wrong_type:
+        "init: imports a WASI function with the wrong type" on MAIN => |s| {
+        let wrong_sig = wat(
+            r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i64)))
+                (memory (export "memory") 1) (func (export "_start")))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&wrong_sig)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "cannot be linked").await;
+    }
+
+    init_imports_memory: "init: imports a memory" on MAIN => |s| {
+        let imported_memory =
+            wat(r#"(module (import "env" "memory" (memory 1)) (func (export "_start")))"#);
+        let got = s
+            .init_body(init_json(json!(b64(&imported_memory)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "cannot be linked").await;
+    }
+
+    init_start_function_loops: "init: a start function that never returns" on MAIN => |s| {
+        // A start function runs at instantiation, outside any run's deadline and WASI context.
+        let start_loop = wat(
+            r#"(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s)
+                (func (export "_start")))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&start_loop)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "start function").await;
+    }
+
+    init_memory_over_limit: "init: initial memory over the memory limit" on MAIN => |s| {
+        // 2,000 pages = 125 MiB initial memory, over the 64 MiB cap of this suite.
+        let huge_memory =
+            wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
+        let got = s
+            .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
+            .await;
+        // The pooling allocator refuses it when compiling; the on-demand cases cover the rest.
+        s.expect_error(got, 502, "memory has a minimum byte size").await;
+    }
+
+    init_huge_table: "init: a table of five million elements" on MAIN => |s| {
+        let huge_table = wat(
+            r#"(module (memory (export "memory") 1) (table 5000000 funcref) (func (export "_start")))"#,
+        );
+        let got = s
+            .init_body(init_json(json!(b64(&huge_table)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "table").await;
+    }
+
+    init_truncated_json: "init: truncated JSON" on MAIN => |s| {
+        let got = s.init_body("{\"value\": {\"code\": ").await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_malformed_json: "init: malformed JSON" on MAIN => |s| {
+        let got = s.init_body("this is not JSON").await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_empty_body: "init: empty body" on MAIN => |s| {
+        let got = s.init_body("").await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_value_a_string: "init: `value` a string" on MAIN => |s| {
+        let got = s.init_body(json!({"value": "a string"}).to_string()).await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_code_a_number: "init: `code` a number" on MAIN => |s| {
+        let got = s.init_body(init_json(json!(12345), json!(true))).await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_binary_a_string: "init: `binary` a string" on MAIN => |s| {
+        let noop_b64 = b64(&s.noop);
+        let got = s.init_body(init_json(json!(noop_b64), json!("yes"))).await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    init_no_code: "init: no code" on MAIN => |s| {
+        let got = s
+            .init_body(json!({"value": {"binary": true}}).to_string())
+            .await;
+        s.expect_error(got, 502, msg::MISSING_CODE).await;
+    }
+
+    init_oversized_body: "init: body over the init limit" on MAIN => |s| {
+        let huge = format!(
+            r#"{{"value": {{"binary": true, "code": "{}"}}}}"#,
+            "A".repeat(wow_protocol::MAX_INIT_BODY_BYTES)
+        );
+        let got = s.oversized("/oversized/init", huge).await;
+        s.expect_error(got, 413, "over the limit").await;
+    }
+
+    init_twice: "init: a second init of a sandbox" on MAIN => |s| {
+        let id = s.sandbox(&s.noop).await;
+        let got = s.rt.init(&id, &s.noop).await;
+        s.expect_error(got, 403, msg::REINIT).await;
+        s.rt.post(&route(&id, "destroy"), "").await;
+    }
+
+    guest_traps: "guest: traps" on MAIN => |s| {
+        let got = s.run_guest(&wat(TRAP), json!({}), 30_000).await;
+        s.expect_error(got, 502, "trapped").await;
+    }
+
+    guest_stack_overflow: "guest: recurses until its stack overflows" on MAIN => |s| {
+        let got = s.run_guest(&wat(RECURSE), json!({}), 30_000).await;
+        s.expect_error(got, 502, "call stack").await;
+    }
+
+    guest_loops: "guest: loops forever" on MAIN => |s| {
+        let t = Instant::now();
+        let got = s.run_guest(&wat(LOOP), json!({}), 1_000).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "loop stopped after {:?}",
+            t.elapsed()
+        );
+        s.expect_error(got, 502, "exceeded its time limits").await;
+    }
+
+    guest_memory_bomb: "guest: grows memory past its limit" on MAIN => |s| {
+        let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
+        s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
+    }
+
+    guest_floods_stdout: "guest: writes 100 MiB to stdout" on MAIN => |s| {
+        let got = s.run_guest(&flood(1), json!({}), 60_000).await;
+        s.expect_error(got, 502, "output limit").await;
+    }
+
+    guest_floods_stderr: "guest: writes 100 MiB to stderr" on MAIN => |s| {
+        let got = s.run_guest(&flood(2), json!({}), 60_000).await;
+        s.expect_error(got, 502, "output limit").await;
+    }
+
+    guest_result_invalid_utf8: "guest: result is invalid UTF-8" on MAIN => |s| {
+        let got = s
+            .run_guest(&printer(b"{\"s\": \"\xff\xfe\"}\n"), json!({}), 30_000)
+            .await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_result_invalid_json: "guest: result is invalid JSON" on MAIN => |s| {
+        let got = s
+            .run_guest(&printer(b"{\"unterminated\": [1, 2\n"), json!({}), 30_000)
+            .await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_result_lone_surrogate: "guest: result holds a lone surrogate escape" on MAIN => |s| {
+        let got = s
+            .run_guest(&printer(br#"{"a": "\ud800"}"#), json!({}), 30_000)
+            .await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_result_number_out_of_range:
+        "guest: result holds an out-of-range number" on MAIN => |s| {
+        let got = s.run_guest(&printer(b"[1e999]\n"), json!({}), 30_000).await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_result_not_an_object: "guest: result is not an object" on MAIN => |s| {
+        let got = s
+            .run_guest(&printer(b"\"a string\"\n"), json!({}), 30_000)
+            .await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_result_over_1_mib: "guest: result over 1 MiB" on MAIN => |s| {
+        let got = s.run_guest(&big_result(32), json!({}), 60_000).await;
+        s.expect_error(got, 413, "exceeded the allowed length").await;
+    }
+
+    guest_exits_3: "guest: exits 3 without a result" on MAIN => |s| {
+        let got = s.run_guest(&wat(EXIT_3), json!({}), 30_000).await;
+        s.expect_error(got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    guest_wild_pointer: "guest: hands WASI a pointer outside its memory" on MAIN => |s| {
+        let got = s.run_guest(&wat(WILD_POINTER), json!({}), 30_000).await;
+        s.expect_error(got, 502, "out of bounds").await;
+    }
+
+    guest_data_segment_out_of_bounds:
+        "guest: a data segment outside its memory" on MAIN => |s| {
+        let data_oob = wat(
+            r#"(module (memory (export "memory") 1) (data (i32.const 70000) "x") (func (export "_start")))"#,
+        );
+        let got = s.run_guest(&data_oob, json!({}), 30_000).await;
+        s.expect_error(got, 502, "out of bounds memory access").await;
+    }
+
+    guest_sleeps_past_deadline: "guest: sleeps past its deadline" on MAIN => |s| {
+        let t = Instant::now();
+        let got = s
+            .run_guest(&workload("sleep"), json!({"ms": 60_000}), 1_000)
+            .await;
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "sleep stopped after {:?}",
+            t.elapsed()
+        );
+        s.expect_error(got, 502, "exceeded its time limits").await;
+    }
+
+    run_truncated_json: "run: truncated JSON" on MAIN => |s| {
+        let got = s.run_body("{\"value\": {\"a\": [1, 2").await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    run_malformed_json: "run: malformed JSON" on MAIN => |s| {
+        let got = s.run_body("{value: 1}").await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    run_value_a_string: "run: `value` a string" on MAIN => |s| {
+        let got = s.run_body(r#"{"value": "a string"}"#).await;
+        s.expect_error(got, 404, msg::NOT_DICT_ARG).await;
+    }
+
+    run_body_an_array: "run: body is an array" on MAIN => |s| {
+        let got = s.run_body(r#"[{"value": {}}]"#).await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    run_parameters_lone_surrogate:
+        "run: parameters hold a lone surrogate escape" on MAIN => |s| {
+        let got = s.run_body(r#"{"value": {"s": "\ud800"}}"#).await;
+        s.expect_error(got, 400, "Error unmarshaling").await;
+    }
+
+    run_parameters_over_1_mib: "run: parameters over 1 MiB" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {"s": "x".repeat(1024 * 1024)}}).to_string())
+            .await;
+        s.expect_error(got, 413, "parameters are").await;
+    }
+
+    run_oversized_body: "run: body over the run limit" on MAIN => |s| {
+        let id = s.sandbox(&s.noop).await;
+        let got = s
+            .oversized(
+                &route(&id, "run"),
+                format!(r#"{{"value": {{}}, "pad": "{}"}}"#, "y".repeat(2 << 20)),
+            )
+            .await;
+        s.rt.post(&route(&id, "destroy"), "").await;
+        s.expect_error(got, 413, "over the limit").await;
+    }
+
+    run_empty_body: "run: empty body (empty parameters)" on MAIN => |s| {
+        let got = s.run_body("").await;
+        s.expect_ok(got, json!({})).await;
+    }
+
+    run_deadline_long_past: "run: deadline long past" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {"k": 1}, "deadline": "1000"}).to_string())
+            .await;
+        s.expect_error(got, 502, "exceeded its time limits").await;
+    }
+
+    run_deadline_end_of_time: "run: deadline at the end of time" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {"k": 2}, "deadline": u64::MAX.to_string()}).to_string())
+            .await;
+        s.expect_ok(got, json!({"k": 2})).await;
+    }
+
+    run_odd_context: "run: deadline not a number, context not a string" on MAIN => |s| {
+        let got = s
+            .run_body(
+                json!({"value": {"k": 3}, "deadline": "soon", "namespace": {"o": [1]}})
+                    .to_string(),
+            )
+            .await;
+        s.expect_ok(got, json!({"k": 3})).await;
+    }
+
+    run_unknown_sandbox: "run: unknown sandbox id" on MAIN => |s| {
+        let got = s.rt.run("no-such-sandbox", json!({})).await;
+        s.expect_error(got, 404, "No sandbox named 'no-such-sandbox'").await;
+    }
+
+    destroy_unknown_sandbox: "destroy: unknown sandbox id" on MAIN => |s| {
+        let got = s.rt.post("/no-such-sandbox/destroy", "").await;
+        s.expect_error(got, 404, "No sandbox named").await;
+    }
+
+    run_sandbox_id_not_utf8: "run: sandbox id that is not UTF-8" on MAIN => |s| {
+        let got = s.rt.post("/%FF%FE/run", "{}").await;
+        s.expect_error(got, 400, "sandbox").await;
+    }
+
+    unknown_route: "unknown route" on MAIN => |s| {
+        let got = s.rt.post("/a/b/c/run", "{}").await;
+        s.expect_error(got, 404, "Not found").await;
+    }
+
+    run_racing_destroy: "run racing destroy of the same sandbox" on MAIN => |s| {
+        // `/run` racing `/destroy` of the same sandbox: every run answers correctly or 404.
+        for round in 0..5 {
+            let id = s.sandbox(&s.noop).await;
+            let runs: Vec<_> = (0..24)
+                .map(|i| {
+                    let params = json!({"round": round, "i": i});
+                    let rt = &s.rt;
+                    let id = id.clone();
+                    async move { (params.clone(), rt.run(&id, params).await) }
+                })
+                .collect();
+            let destroy = async {
+                tokio::time::sleep(Duration::from_millis(5 * round)).await;
+                s.rt.post(&route(&id, "destroy"), "").await
+            };
+            let (results, destroyed) = tokio::join!(join_all(runs), destroy);
+            assert_eq!(destroyed, (200, json!({"ok": true})));
+            for (params, (status, v)) in results {
+                match status {
+                    200 => assert_eq!(v, params),
+                    404 => assert!(v["error"].as_str().unwrap().contains("No sandbox named")),
+                    _ => panic!("run racing destroy: {status} {v}"),
+                }
+            }
+            assert_eq!(s.rt.run(&id, json!({})).await.0, 404);
+        }
+        let got = s.rt.run("after-the-race", json!({})).await;
+        s.expect_error(got, 404, "No sandbox named").await;
+    }
+
+    concurrent_inits: "concurrent inits of one sandbox" on MAIN => |s| {
+        // Concurrent inits of one id: one wins, the rest are refused as re-inits.
+        let id = format!("contested-{}", unique());
+        let inits: Vec<_> = (0..8).map(|_| s.rt.init(&id, &s.noop)).collect();
+        let results = join_all(inits).await;
+        let wins = results.iter().filter(|(st, _)| *st == 200).count();
+        assert_eq!(wins, 1, "{results:?}");
+        for (st, v) in &results {
+            assert!(
+                *st == 200 || (*st == 403 && v["error"] == msg::REINIT),
+                "{st} {v}"
+            );
+        }
+        let got = s.rt.init(&id, &s.noop).await;
+        s.rt.post(&route(&id, "destroy"), "").await;
+        s.expect_error(got, 403, msg::REINIT).await;
+    }
+
+    cache_churn:
+        "thousands of distinct inits and destroys, small cache" on MAIN_OWN_CACHE => |s| {
+        churn(&mut s).await;
+    }
+
+    init_past_max_sandboxes: "init past --max-sandboxes" on CAPPED => |s| {
+        // The bystander holds one place; `still_fine` needs one more.
+        let held = s.hold(4).await;
+        let got = s.rt.init("one-too-many", &s.noop).await;
+        let (st, v) = &got;
+        assert_eq!(*st, 200, "the sixth place is free: {v}");
+        let got2 = s.rt.init("two-too-many", &s.noop).await;
+        assert_eq!(s.rt.post("/one-too-many/destroy", "").await.0, 200);
+        s.expect_error(got2, 429, "its limit").await;
+        for id in held {
+            assert_eq!(s.rt.post(&route(&id, "destroy"), "").await.0, 200);
+        }
+    }
+
+    default_sandbox_past_max_sandboxes:
+        "default-sandbox init past --max-sandboxes" on CAPPED => |s| {
+        // The bystander and four more hold five places; the default sandbox counts too.
+        let held = s.hold(4).await;
+        assert_eq!(s.rt.init("fill", &s.noop).await.0, 200);
+        let got = s.rt.init("", &s.noop).await;
+        assert_eq!(s.rt.post("/fill/destroy", "").await.0, 200);
+        s.expect_error(got, 429, "its limit").await;
+        for id in held {
+            assert_eq!(s.rt.post(&route(&id, "destroy"), "").await.0, 200);
+        }
+    }
+
+    on_demand_init_memory_over_limit:
+        "init (on-demand allocator): initial memory over the memory limit" on CAPPED => |s| {
+        // Without the pooling allocator's own checks, `/init` still refuses what cannot fit.
+        let huge_memory =
+            wat(r#"(module (memory (export "memory") 2000) (func (export "_start")))"#);
+        let got = s
+            .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
+            .await;
+        s.expect_error(got, 502, "over the memory limit of 67108864 bytes").await;
+    }
+
+    on_demand_guest_memory_bomb:
+        "guest (on-demand allocator): grows memory past its limit" on CAPPED => |s| {
+        let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
+        s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
+    }
 }

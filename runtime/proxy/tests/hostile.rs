@@ -3,8 +3,10 @@
 //!
 //! Every case checks the precise status and `{"error": …}` message, then that the proxy process
 //! is alive, that its action (or, after a refused `/init`, a freshly installed one) answers a
-//! `noop` correctly, and that a bystander proxy started before any case still answers. The cases
-//! are counted and listed (`--nocapture` shows them).
+//! `noop` correctly, and that a bystander proxy started before the case still answers. Each case
+//! is its own test, `hostile_inputs::<name>`, on proxies of its own, and prints its number and
+//! title when it runs; `hostile_inputs::catalogue` prints the numbered list and the count
+//! (`--nocapture` shows them). A new case is one more entry in the table at the end.
 
 mod common;
 
@@ -57,31 +59,32 @@ done
 
 const ECHO: &str = "#!/bin/sh\nexec cat\n";
 
+/// One case's bystander: a proxy started before the case that must still answer after it.
 struct Suite {
     bystander: Proxy,
-    cases: Vec<String>,
+    /// The case's title, as listed.
+    case: &'static str,
+    /// Whether the case checked that nothing else broke (every case ends so).
+    checked: bool,
 }
 
 impl Suite {
-    async fn new() -> Suite {
+    /// Prints the case's number and title, then starts its bystander.
+    async fn start(test: &str, case: &'static str) -> Suite {
+        println!("{:3}. {case}", number(test));
         let bystander = Proxy::start(&[]);
         let r = bystander.init_script(ECHO, json!({})).await;
         assert_eq!(r.status, 200, "bystander init: {}", r.text);
         Suite {
             bystander,
-            cases: Vec::new(),
+            case,
+            checked: false,
         }
     }
 
     /// Asserts an error answer, then that `proxy` and the bystander still serve.
-    async fn expect_error(
-        &mut self,
-        case: &str,
-        proxy: &Proxy,
-        got: Reply,
-        status: u16,
-        fragment: &str,
-    ) {
+    async fn expect_error(&mut self, proxy: &Proxy, got: Reply, status: u16, fragment: &str) {
+        let case = self.case;
         assert_eq!(got.status, status, "{case}: status, body {}", got.text);
         let err = got.body["error"]
             .as_str()
@@ -96,20 +99,22 @@ impl Suite {
             "{case}: the error body has only `error`: {}",
             got.text
         );
-        self.still_fine(case, proxy).await;
+        self.still_fine(proxy).await;
     }
 
-    async fn expect_ok(&mut self, case: &str, proxy: &Proxy, got: Reply, body: Value) {
+    async fn expect_ok(&mut self, proxy: &Proxy, got: Reply, body: Value) {
         assert_eq!(
             (got.status, &got.body),
             (200, &body),
-            "{case}: {}",
+            "{}: {}",
+            self.case,
             got.text
         );
-        self.still_fine(case, proxy).await;
+        self.still_fine(proxy).await;
     }
 
-    async fn still_fine(&mut self, case: &str, proxy: &Proxy) {
+    async fn still_fine(&mut self, proxy: &Proxy) {
+        let case = self.case;
         assert!(alive(proxy.pid()), "{case}: the proxy died");
         assert_eq!(proxy.get("/health").await.status, 200, "{case}: no health");
         let params = json!({"after": case, "n": [1, 2, 3]});
@@ -127,26 +132,32 @@ impl Suite {
             (200, &params),
             "{case}: the bystander was disturbed"
         );
-        self.cases.push(case.to_string());
+        assert!(!self.checked, "{case}: checked twice");
+        self.checked = true;
+    }
+
+    /// Ends the case: it must have checked, once, that nothing else broke.
+    fn done(self) {
+        assert!(
+            self.checked,
+            "{}: never checked that nothing else broke",
+            self.case
+        );
     }
 
     /// A refused `/init` on a fresh proxy; then the echo installs there, for `still_fine`.
-    async fn bad_init(
-        &mut self,
-        case: &str,
-        body: impl Into<reqwest::Body>,
-        status: u16,
-        fragment: &str,
-    ) {
+    async fn bad_init(&mut self, body: impl Into<reqwest::Body>, status: u16, fragment: &str) {
+        let case = self.case;
         let proxy = Proxy::start(&[]);
         let got = proxy.post("/init", body).await;
         let r = proxy.init_script(ECHO, json!({})).await;
         assert_eq!(r.status, 200, "{case}: init stays open: {}", r.text);
-        self.expect_error(case, &proxy, got, status, fragment).await;
+        self.expect_error(&proxy, got, status, fragment).await;
     }
 
     /// An `/init` that succeeds but whose every run fails; then the echo, on a fresh proxy.
-    async fn unrunnable(&mut self, case: &str, code: &[u8], fragment: &str) {
+    async fn unrunnable(&mut self, code: &[u8], fragment: &str) {
+        let case = self.case;
         let proxy = Proxy::start(&[]);
         let r = proxy.post("/init", init_body(&b64(code))).await;
         assert_eq!(r.status, 200, "{case}: {}", r.text);
@@ -159,9 +170,32 @@ impl Suite {
         assert_eq!(got2.status, 200);
         let healthy = Proxy::start(&[]);
         assert_eq!(healthy.init_script(ECHO, json!({})).await.status, 200);
-        self.expect_error(case, &healthy, got, 502, fragment).await;
+        self.expect_error(&healthy, got, 502, fragment).await;
         assert!(alive(proxy.pid()));
     }
+}
+
+/// A proxy running `MODES`, with a 4 MiB output cap and four runs at a time.
+async fn modes_proxy() -> Proxy {
+    let proxy = Proxy::start(&["--max-output-bytes", "4194304", "--concurrency", "4"]);
+    let r = proxy.init_script(MODES, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    proxy
+}
+
+/// A warm action-loop proxy running `LOOP`, with a 1 MiB output cap.
+async fn loop_proxy() -> Proxy {
+    let proxy = Proxy::start(&["--exec-mode", "actionloop", "--max-output-bytes", "1048576"]);
+    let r = proxy.init_script(LOOP, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = proxy.run(json!({"warm": 1}), json!({})).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"warm": 1})),
+        "{}",
+        r.text
+    );
+    proxy
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -201,107 +235,6 @@ async fn oversized(proxy: &Proxy, path: &str, body: Vec<u8>) -> Reply {
     }
 }
 
-async fn init_cases(s: &mut Suite) {
-    s.bad_init(
-        "init: invalid base64",
-        init_body("@@ not base64 @@"),
-        400,
-        "not valid base64",
-    )
-    .await;
-    s.bad_init(
-        "init: bytes that are neither ELF nor #!",
-        init_body(&b64(b"\0asm\x01\0\0\0 a wasm module")),
-        502,
-        "neither an ELF executable nor a script",
-    )
-    .await;
-    s.bad_init(
-        "init: a zip archive",
-        init_body(&b64(b"PK\x03\x04 zipped")),
-        502,
-        "Zip archives are not supported",
-    )
-    .await;
-    s.bad_init(
-        "init: truncated JSON",
-        r#"{"value": {"code": "#,
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-    s.bad_init(
-        "init: malformed JSON",
-        "this is not JSON",
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-    s.bad_init("init: empty body", "", 400, "Error unmarshaling")
-        .await;
-    s.bad_init(
-        "init: `value` a string",
-        r#"{"value": "a string"}"#,
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-    s.bad_init(
-        "init: `code` a number",
-        r#"{"value": {"code": 12345, "binary": true}}"#,
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-    s.bad_init(
-        "init: `binary` a string",
-        json!({"value": {"code": b64(ECHO.as_bytes()), "binary": "yes"}}).to_string(),
-        400,
-        "Error unmarshaling",
-    )
-    .await;
-    s.bad_init(
-        "init: no code",
-        r#"{"value": {"binary": true}}"#,
-        502,
-        msg::MISSING_CODE,
-    )
-    .await;
-
-    let proxy = Proxy::start(&[]);
-    let huge = format!(
-        r#"{{"value": {{"binary": true, "code": "{}"}}}}"#,
-        "A".repeat(MAX_INIT_BODY_BYTES)
-    );
-    let got = oversized(&proxy, "/init", huge.into_bytes()).await;
-    assert_eq!(proxy.init_script(ECHO, json!({})).await.status, 200);
-    s.expect_error(
-        "init: body over the init limit",
-        &proxy,
-        got,
-        413,
-        "over the limit",
-    )
-    .await;
-
-    let got = proxy.init_script(ECHO, json!({})).await;
-    s.expect_error("init: a second init", &proxy, got, 403, msg::REINIT)
-        .await;
-
-    s.unrunnable(
-        "run: an ELF header with nothing behind it",
-        b"\x7fELF\x02\x01\x01\0 garbage",
-        "could not be started",
-    )
-    .await;
-    s.unrunnable(
-        "run: a script whose interpreter does not exist",
-        b"#!/no/such/interpreter\necho '{}'\n",
-        "could not be started",
-    )
-    .await;
-}
-
 async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
     proxy
         .run(
@@ -311,336 +244,405 @@ async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
         .await
 }
 
-async fn misbehaving_actions(s: &mut Suite) {
-    let proxy = Proxy::start(&["--max-output-bytes", "4194304", "--concurrency", "4"]);
-    let r = proxy.init_script(MODES, json!({})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+/// A case's number: its place in the table, from 1.
+fn number(test: &str) -> usize {
+    1 + CASES
+        .iter()
+        .position(|(t, _)| *t == test)
+        .unwrap_or_else(|| panic!("{test} is not in the table"))
+}
 
-    let t = Instant::now();
-    let got = mode(&proxy, "loop", 1_000).await;
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    s.expect_error(
-        "action: loops forever",
-        &proxy,
-        got,
-        502,
-        "exceeded its time limits",
-    )
-    .await;
+/// Makes each entry `name: "title" => |s| { … }` the test `hostile_inputs::name`: it starts a
+/// bystander as `s` (a `Suite`), runs the body, which ends with `s.expect_error` or
+/// `s.expect_ok` (or `s.bad_init`, `s.unrunnable`), and checks that it did. `CASES` lists the
+/// entries in order.
+macro_rules! hostile_cases {
+    ($($test:ident: $title:literal => |$s:ident| $body:block)*) => {
+        /// Every case's test name and title, in the table's order.
+        const CASES: &[(&str, &str)] = &[$((stringify!($test), $title)),*];
 
-    let t = Instant::now();
-    let got = mode(&proxy, "sleep", 1_000).await;
-    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    s.expect_error(
-        "action: sleeps past its deadline",
-        &proxy,
-        got,
-        502,
-        "exceeded its time limits",
-    )
-    .await;
+        mod hostile_inputs {
+            use super::*;
 
-    let got = mode(&proxy, "closeout", 1_000).await;
-    s.expect_error(
-        "action: closes its output and hangs",
-        &proxy,
-        got,
-        502,
-        "exceeded its time limits",
-    )
-    .await;
+            /// The numbered list of cases and their count, printed in one piece.
+            #[test]
+            fn catalogue() {
+                let mut list = String::from("wow-proxy hostile cases:\n");
+                for (i, (_, title)) in CASES.iter().enumerate() {
+                    list += &format!("{:3}. {title}\n", i + 1);
+                }
+                println!("{list}total: {} cases", CASES.len());
+                let distinct: HashSet<&str> = CASES.iter().map(|(_, title)| *title).collect();
+                assert_eq!(distinct.len(), CASES.len(), "case names repeat");
+                assert!(CASES.len() >= 45, "only {} cases", CASES.len());
+            }
 
-    let got = mode(&proxy, "flood", 60_000).await;
-    s.expect_error(
-        "action: writes 100 MiB to stdout",
-        &proxy,
-        got,
-        502,
-        "wrote more than 4194304 bytes to stdout",
-    )
-    .await;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let mut $s = Suite::start(stringify!($test), $title).await;
+                    $body
+                    $s.done();
+                }
+            )*
+        }
+    };
+}
 
-    let got = mode(&proxy, "errflood", 60_000).await;
-    s.expect_error(
-        "action: writes 100 MiB to stderr",
-        &proxy,
-        got,
-        502,
-        "wrote more than 4194304 bytes to stderr",
-    )
-    .await;
-
-    for (name, m) in [
-        ("action: result is invalid UTF-8", "utf8"),
-        ("action: result is invalid JSON", "badjson"),
-        ("action: result holds a lone surrogate escape", "surrogate"),
-        ("action: result is not an object", "scalar"),
-        ("action: exits 0 without output", "nothing"),
-        ("action: exits 3 without output", "exit3"),
-        ("action: recurses until its shell's limit", "recurse"),
-    ] {
-        let got = mode(&proxy, m, 30_000).await;
-        s.expect_error(name, &proxy, got, 502, msg::NOT_DICT_RESULT)
+hostile_cases! {
+    init_invalid_base64: "init: invalid base64" => |s| {
+        s.bad_init(init_body("@@ not base64 @@"), 400, "not valid base64")
             .await;
     }
 
-    let got = mode(&proxy, "ill", 30_000).await;
-    s.expect_error(
-        "action: dies of SIGILL",
-        &proxy,
-        got,
-        502,
-        "signal 4 (SIGILL)",
-    )
-    .await;
-
-    let got = mode(&proxy, "abort", 30_000).await;
-    s.expect_error("action: aborts", &proxy, got, 502, "signal 6 (SIGABRT)")
-        .await;
-
-    let got = mode(&proxy, "big", 30_000).await;
-    s.expect_error(
-        "action: result over 1 MiB",
-        &proxy,
-        got,
-        413,
-        "exceeded the allowed length",
-    )
-    .await;
-
-    let got = mode(&proxy, "helpers", 30_000).await;
-    let helper = common::pid_from(&proxy, "helpers.pid").await;
-    assert!(!common::running(helper).await, "a helper outlived its run");
-    s.expect_ok(
-        "action: leaves eight helpers running",
-        &proxy,
-        got,
-        json!({"helpers": 8}),
-    )
-    .await;
-
-    run_requests(s, &proxy).await;
-}
-
-async fn run_requests(s: &mut Suite, proxy: &Proxy) {
-    for (name, body, status, fragment) in [
-        (
-            "run: truncated JSON",
-            r#"{"value": {"a": [1, 2"#,
-            400,
-            "Error unmarshaling",
-        ),
-        (
-            "run: malformed JSON",
-            "{value: 1}",
-            400,
-            "Error unmarshaling",
-        ),
-        (
-            "run: `value` a string",
-            r#"{"value": "a string"}"#,
-            404,
-            msg::NOT_DICT_ARG,
-        ),
-        (
-            "run: body is an array",
-            r#"[{"value": {}}]"#,
-            400,
-            "Error unmarshaling",
-        ),
-        (
-            "run: parameters hold a lone surrogate escape",
-            r#"{"value": {"s": "\ud800"}}"#,
-            400,
-            "Error unmarshaling",
-        ),
-        (
-            "run: deadline long past",
-            r#"{"value": {}, "deadline": "1000"}"#,
+    init_neither_elf_nor_script: "init: bytes that are neither ELF nor #!" => |s| {
+        s.bad_init(
+            init_body(&b64(b"\0asm\x01\0\0\0 a wasm module")),
             502,
-            "time limits of 0 milliseconds",
-        ),
-    ] {
-        let got = proxy.post("/run", body).await;
-        s.expect_error(name, proxy, got, status, fragment).await;
-    }
-
-    let got = proxy
-        .post(
-            "/run",
-            json!({"value": {"s": "x".repeat(1024 * 1024)}}).to_string(),
+            "neither an ELF executable nor a script",
         )
         .await;
-    s.expect_error(
-        "run: parameters over 1 MiB",
-        proxy,
-        got,
-        413,
-        "parameters are",
-    )
-    .await;
+    }
 
-    let got = oversized(proxy, "/run", vec![b' '; MAX_RUN_BODY_BYTES + 4096]).await;
-    s.expect_error(
-        "run: body over the run limit",
-        proxy,
-        got,
-        413,
-        "over the limit",
-    )
-    .await;
-
-    let got = proxy.post("/run", "").await;
-    s.expect_ok("run: empty body (empty parameters)", proxy, got, json!({}))
-        .await;
-
-    let got = proxy
-        .post(
-            "/run",
-            json!({"value": {"k": 2}, "deadline": u64::MAX.to_string()}).to_string(),
+    init_zip_archive: "init: a zip archive" => |s| {
+        s.bad_init(
+            init_body(&b64(b"PK\x03\x04 zipped")),
+            502,
+            "Zip archives are not supported",
         )
         .await;
-    s.expect_ok(
-        "run: deadline at the end of time",
-        proxy,
-        got,
-        json!({"k": 2}),
-    )
-    .await;
+    }
 
-    let got = proxy
-        .post(
-            "/run",
-            json!({"value": {"k": 3}, "deadline": "soon", "namespace": {"o": [1]},
-                "odd=key": "v", "nul": "a\u{0}b"})
-            .to_string(),
+    init_truncated_json: "init: truncated JSON" => |s| {
+        s.bad_init(r#"{"value": {"code": "#, 400, "Error unmarshaling")
+            .await;
+    }
+
+    init_malformed_json: "init: malformed JSON" => |s| {
+        s.bad_init("this is not JSON", 400, "Error unmarshaling").await;
+    }
+
+    init_empty_body: "init: empty body" => |s| {
+        s.bad_init("", 400, "Error unmarshaling").await;
+    }
+
+    init_value_a_string: "init: `value` a string" => |s| {
+        s.bad_init(r#"{"value": "a string"}"#, 400, "Error unmarshaling")
+            .await;
+    }
+
+    init_code_a_number: "init: `code` a number" => |s| {
+        s.bad_init(
+            r#"{"value": {"code": 12345, "binary": true}}"#,
+            400,
+            "Error unmarshaling",
         )
         .await;
-    s.expect_ok("run: odd context fields", proxy, got, json!({"k": 3}))
-        .await;
-
-    let got = proxy.post("/no/such/route", "{}").await;
-    s.expect_error("unknown route", proxy, got, 404, "Not found")
-        .await;
-
-    let got = proxy.get("/run").await;
-    s.expect_error("GET /run", proxy, got, 405, "Method not allowed")
-        .await;
-
-    let got = Proxy::start(&[]).run(json!({}), json!({})).await;
-    s.expect_error(
-        "run: before any init",
-        proxy,
-        got,
-        502,
-        msg::NOT_INITIALIZED,
-    )
-    .await;
-}
-
-async fn queue_limit(s: &mut Suite) {
-    let proxy = Proxy::start(&["--concurrency", "1", "--max-queue", "1"]);
-    let script =
-        "#!/bin/sh\nread -r p\ncase \"$p\" in *nap*) sleep 1 ;; esac\nprintf '%s\\n' \"$p\"\n";
-    assert_eq!(proxy.init_script(script, json!({})).await.status, 200);
-    let (a, b, c) = tokio::join!(
-        proxy.run(json!({"nap": 1}), json!({})),
-        proxy.run(json!({"nap": 2}), json!({})),
-        proxy.run(json!({"nap": 3}), json!({}))
-    );
-    let mut replies = vec![a, b, c];
-    replies.sort_by_key(|r| r.status);
-    assert_eq!(
-        replies.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [200, 200, 429]
-    );
-    let refused = replies.pop().unwrap();
-    s.expect_error(
-        "run: past the queue",
-        &proxy,
-        refused,
-        429,
-        "Too many requests",
-    )
-    .await;
-}
-
-async fn actionloop_cases(s: &mut Suite) {
-    let proxy = Proxy::start(&["--exec-mode", "actionloop", "--max-output-bytes", "1048576"]);
-    let r = proxy.init_script(LOOP, json!({})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = proxy.run(json!({"warm": 1}), json!({})).await;
-    assert_eq!(
-        (r.status, &r.body),
-        (200, &json!({"warm": 1})),
-        "{}",
-        r.text
-    );
-
-    for (name, m, ms, status, fragment) in [
-        (
-            "actionloop: result line is not JSON",
-            "garbage",
-            30_000,
-            502,
-            msg::NOT_DICT_RESULT,
-        ),
-        (
-            "actionloop: the process is killed mid-run",
-            "die",
-            30_000,
-            502,
-            "signal 9 (SIGKILL)",
-        ),
-        (
-            "actionloop: the process exits mid-run",
-            "exit",
-            30_000,
-            502,
-            "returning a result",
-        ),
-        (
-            "actionloop: hangs past its deadline",
-            "hang",
-            1_000,
-            502,
-            "exceeded its time limits",
-        ),
-        (
-            "actionloop: floods stdout",
-            "flood",
-            60_000,
-            502,
-            "wrote more than 1048576 bytes to stdout",
-        ),
-        (
-            "actionloop: a 4 MiB result line",
-            "longline",
-            60_000,
-            413,
-            "exceeded the allowed length",
-        ),
-    ] {
-        let got = mode(&proxy, m, ms).await;
-        s.expect_error(name, &proxy, got, status, fragment).await;
     }
-}
 
-#[tokio::test]
-async fn hostile_inputs_get_precise_errors_and_nothing_else_breaks() {
-    let t = Instant::now();
-    let mut s = Suite::new().await;
-    init_cases(&mut s).await;
-    misbehaving_actions(&mut s).await;
-    queue_limit(&mut s).await;
-    actionloop_cases(&mut s).await;
-
-    println!("wow-proxy hostile cases:");
-    for (i, c) in s.cases.iter().enumerate() {
-        println!("{:3}. {c}", i + 1);
+    init_binary_a_string: "init: `binary` a string" => |s| {
+        s.bad_init(
+            json!({"value": {"code": b64(ECHO.as_bytes()), "binary": "yes"}}).to_string(),
+            400,
+            "Error unmarshaling",
+        )
+        .await;
     }
-    println!("total: {} cases in {:?}", s.cases.len(), t.elapsed());
-    let distinct: HashSet<&String> = s.cases.iter().collect();
-    assert_eq!(distinct.len(), s.cases.len(), "case names repeat");
-    assert!(s.cases.len() >= 45, "only {} cases ran", s.cases.len());
+
+    init_no_code: "init: no code" => |s| {
+        s.bad_init(r#"{"value": {"binary": true}}"#, 502, msg::MISSING_CODE)
+            .await;
+    }
+
+    init_oversized_body: "init: body over the init limit" => |s| {
+        let proxy = Proxy::start(&[]);
+        let huge = format!(
+            r#"{{"value": {{"binary": true, "code": "{}"}}}}"#,
+            "A".repeat(MAX_INIT_BODY_BYTES)
+        );
+        let got = oversized(&proxy, "/init", huge.into_bytes()).await;
+        assert_eq!(proxy.init_script(ECHO, json!({})).await.status, 200);
+        s.expect_error(&proxy, got, 413, "over the limit").await;
+    }
+
+    init_twice: "init: a second init" => |s| {
+        let proxy = Proxy::start(&[]);
+        assert_eq!(proxy.init_script(ECHO, json!({})).await.status, 200);
+        let got = proxy.init_script(ECHO, json!({})).await;
+        s.expect_error(&proxy, got, 403, msg::REINIT).await;
+    }
+
+    run_elf_header_only: "run: an ELF header with nothing behind it" => |s| {
+        s.unrunnable(b"\x7fELF\x02\x01\x01\0 garbage", "could not be started")
+            .await;
+    }
+
+    run_missing_interpreter: "run: a script whose interpreter does not exist" => |s| {
+        s.unrunnable(b"#!/no/such/interpreter\necho '{}'\n", "could not be started")
+            .await;
+    }
+
+    action_loops: "action: loops forever" => |s| {
+        let proxy = modes_proxy().await;
+        let t = Instant::now();
+        let got = mode(&proxy, "loop", 1_000).await;
+        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+        s.expect_error(&proxy, got, 502, "exceeded its time limits").await;
+    }
+
+    action_sleeps_past_deadline: "action: sleeps past its deadline" => |s| {
+        let proxy = modes_proxy().await;
+        let t = Instant::now();
+        let got = mode(&proxy, "sleep", 1_000).await;
+        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+        s.expect_error(&proxy, got, 502, "exceeded its time limits").await;
+    }
+
+    action_closes_output_and_hangs: "action: closes its output and hangs" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "closeout", 1_000).await;
+        s.expect_error(&proxy, got, 502, "exceeded its time limits").await;
+    }
+
+    action_floods_stdout: "action: writes 100 MiB to stdout" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "flood", 60_000).await;
+        s.expect_error(&proxy, got, 502, "wrote more than 4194304 bytes to stdout")
+            .await;
+    }
+
+    action_floods_stderr: "action: writes 100 MiB to stderr" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "errflood", 60_000).await;
+        s.expect_error(&proxy, got, 502, "wrote more than 4194304 bytes to stderr")
+            .await;
+    }
+
+    action_result_invalid_utf8: "action: result is invalid UTF-8" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "utf8", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_result_invalid_json: "action: result is invalid JSON" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "badjson", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_result_lone_surrogate: "action: result holds a lone surrogate escape" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "surrogate", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_result_not_an_object: "action: result is not an object" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "scalar", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_exits_0_without_output: "action: exits 0 without output" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "nothing", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_exits_3_without_output: "action: exits 3 without output" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "exit3", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_recurses: "action: recurses until its shell's limit" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "recurse", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    action_dies_of_sigill: "action: dies of SIGILL" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "ill", 30_000).await;
+        s.expect_error(&proxy, got, 502, "signal 4 (SIGILL)").await;
+    }
+
+    action_aborts: "action: aborts" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "abort", 30_000).await;
+        s.expect_error(&proxy, got, 502, "signal 6 (SIGABRT)").await;
+    }
+
+    action_result_over_1_mib: "action: result over 1 MiB" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "big", 30_000).await;
+        s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
+    }
+
+    action_leaves_helpers: "action: leaves eight helpers running" => |s| {
+        let proxy = modes_proxy().await;
+        let got = mode(&proxy, "helpers", 30_000).await;
+        let helper = common::pid_from(&proxy, "helpers.pid").await;
+        assert!(!common::running(helper).await, "a helper outlived its run");
+        s.expect_ok(&proxy, got, json!({"helpers": 8})).await;
+    }
+
+    run_truncated_json: "run: truncated JSON" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", r#"{"value": {"a": [1, 2"#).await;
+        s.expect_error(&proxy, got, 400, "Error unmarshaling").await;
+    }
+
+    run_malformed_json: "run: malformed JSON" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", "{value: 1}").await;
+        s.expect_error(&proxy, got, 400, "Error unmarshaling").await;
+    }
+
+    run_value_a_string: "run: `value` a string" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", r#"{"value": "a string"}"#).await;
+        s.expect_error(&proxy, got, 404, msg::NOT_DICT_ARG).await;
+    }
+
+    run_body_an_array: "run: body is an array" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", r#"[{"value": {}}]"#).await;
+        s.expect_error(&proxy, got, 400, "Error unmarshaling").await;
+    }
+
+    run_parameters_lone_surrogate: "run: parameters hold a lone surrogate escape" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", r#"{"value": {"s": "\ud800"}}"#).await;
+        s.expect_error(&proxy, got, 400, "Error unmarshaling").await;
+    }
+
+    run_deadline_long_past: "run: deadline long past" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy
+            .post("/run", r#"{"value": {}, "deadline": "1000"}"#)
+            .await;
+        s.expect_error(&proxy, got, 502, "time limits of 0 milliseconds").await;
+    }
+
+    run_parameters_over_1_mib: "run: parameters over 1 MiB" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy
+            .post(
+                "/run",
+                json!({"value": {"s": "x".repeat(1024 * 1024)}}).to_string(),
+            )
+            .await;
+        s.expect_error(&proxy, got, 413, "parameters are").await;
+    }
+
+    run_oversized_body: "run: body over the run limit" => |s| {
+        let proxy = modes_proxy().await;
+        let got = oversized(&proxy, "/run", vec![b' '; MAX_RUN_BODY_BYTES + 4096]).await;
+        s.expect_error(&proxy, got, 413, "over the limit").await;
+    }
+
+    run_empty_body: "run: empty body (empty parameters)" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/run", "").await;
+        s.expect_ok(&proxy, got, json!({})).await;
+    }
+
+    run_deadline_end_of_time: "run: deadline at the end of time" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy
+            .post(
+                "/run",
+                json!({"value": {"k": 2}, "deadline": u64::MAX.to_string()}).to_string(),
+            )
+            .await;
+        s.expect_ok(&proxy, got, json!({"k": 2})).await;
+    }
+
+    run_odd_context: "run: odd context fields" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy
+            .post(
+                "/run",
+                json!({"value": {"k": 3}, "deadline": "soon", "namespace": {"o": [1]},
+                    "odd=key": "v", "nul": "a\u{0}b"})
+                .to_string(),
+            )
+            .await;
+        s.expect_ok(&proxy, got, json!({"k": 3})).await;
+    }
+
+    unknown_route: "unknown route" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.post("/no/such/route", "{}").await;
+        s.expect_error(&proxy, got, 404, "Not found").await;
+    }
+
+    get_run: "GET /run" => |s| {
+        let proxy = modes_proxy().await;
+        let got = proxy.get("/run").await;
+        s.expect_error(&proxy, got, 405, "Method not allowed").await;
+    }
+
+    run_before_init: "run: before any init" => |s| {
+        let proxy = modes_proxy().await;
+        let got = Proxy::start(&[]).run(json!({}), json!({})).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_INITIALIZED).await;
+    }
+
+    run_past_the_queue: "run: past the queue" => |s| {
+        let proxy = Proxy::start(&["--concurrency", "1", "--max-queue", "1"]);
+        let script =
+            "#!/bin/sh\nread -r p\ncase \"$p\" in *nap*) sleep 1 ;; esac\nprintf '%s\\n' \"$p\"\n";
+        assert_eq!(proxy.init_script(script, json!({})).await.status, 200);
+        let (a, b, c) = tokio::join!(
+            proxy.run(json!({"nap": 1}), json!({})),
+            proxy.run(json!({"nap": 2}), json!({})),
+            proxy.run(json!({"nap": 3}), json!({}))
+        );
+        let mut replies = vec![a, b, c];
+        replies.sort_by_key(|r| r.status);
+        assert_eq!(
+            replies.iter().map(|r| r.status).collect::<Vec<_>>(),
+            [200, 200, 429]
+        );
+        let refused = replies.pop().unwrap();
+        s.expect_error(&proxy, refused, 429, "Too many requests").await;
+    }
+
+    actionloop_result_not_json: "actionloop: result line is not JSON" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "garbage", 30_000).await;
+        s.expect_error(&proxy, got, 502, msg::NOT_DICT_RESULT).await;
+    }
+
+    actionloop_killed_mid_run: "actionloop: the process is killed mid-run" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "die", 30_000).await;
+        s.expect_error(&proxy, got, 502, "signal 9 (SIGKILL)").await;
+    }
+
+    actionloop_exits_mid_run: "actionloop: the process exits mid-run" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "exit", 30_000).await;
+        s.expect_error(&proxy, got, 502, "returning a result").await;
+    }
+
+    actionloop_hangs: "actionloop: hangs past its deadline" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "hang", 1_000).await;
+        s.expect_error(&proxy, got, 502, "exceeded its time limits").await;
+    }
+
+    actionloop_floods_stdout: "actionloop: floods stdout" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "flood", 60_000).await;
+        s.expect_error(&proxy, got, 502, "wrote more than 1048576 bytes to stdout")
+            .await;
+    }
+
+    actionloop_long_result_line: "actionloop: a 4 MiB result line" => |s| {
+        let proxy = loop_proxy().await;
+        let got = mode(&proxy, "longline", 60_000).await;
+        s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
+    }
 }

@@ -56,7 +56,9 @@ impl ExecutorProcess {
         );
         argv.extend(args.iter().cloned());
         let stderr = std::fs::File::create(work_dir.join("executor.stderr.log"))?;
-        let mut child = tokio::process::Command::new(&program)
+        let mut command = tokio::process::Command::new(&program);
+        die_with_parent(&mut command);
+        let mut child = command
             .args(&argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -109,6 +111,27 @@ impl ExecutorProcess {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Makes the child get SIGKILL when the harness dies, however it dies (a second signal, `kill -9`,
+/// a crash): an executor must never outlive its run. (The signal follows the thread that spawned
+/// the child; the harness spawns executors from its runtime's worker threads, which live as
+/// long as the run.)
+pub fn die_with_parent(command: &mut tokio::process::Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 

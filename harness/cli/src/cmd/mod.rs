@@ -10,4 +10,4 @@ pub mod run;
 pub mod soak;
 
 /// Exit status after an interruption (128 + SIGINT), as shells report it.
-pub const INTERRUPTED_STATUS: u8 = 130;
+pub use wowbench::signals::INTERRUPTED_STATUS;

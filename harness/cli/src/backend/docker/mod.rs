@@ -61,6 +61,9 @@ pub const STEM_CELL: &str = "stem-cell";
 
 /// Attempts at a cold start when the chosen host port turns out to be taken.
 const PORT_ATTEMPTS: u32 = 3;
+/// Processes (and threads) a container may hold: the proxy, its threads and one action process
+/// per concurrent run, with room to spare; a fork bomb in an action stops here.
+pub const PIDS_LIMIT: i64 = 256;
 /// Containers started at once by [`DockerBackend::prestart`].
 const PRESTART_PARALLELISM: usize = 4;
 /// Limit of one readiness poll.
@@ -580,6 +583,11 @@ impl Inner {
             memory_swap: o.memory_swap_bytes,
             nano_cpus: o.nano_cpus,
             cgroup_parent: o.cgroup_parent.clone(),
+            // The proxy listens on an unprivileged port and runs the action it was given: it
+            // needs no capability, never gains privileges, and a fork bomb stops at the limit.
+            cap_drop: Some(vec!["ALL".to_string()]),
+            security_opt: Some(vec!["no-new-privileges".to_string()]),
+            pids_limit: Some(PIDS_LIMIT),
             ..Default::default()
         };
         let mut exposed = None;

@@ -1,7 +1,7 @@
 //! The proxy in actionloop mode (OpenWhisk's Go action loop model), with a shell loop as action:
 //! it reads one envelope per stdin line and answers one line on fd 3.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

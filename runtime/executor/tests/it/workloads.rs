@@ -1,7 +1,7 @@
 //! Every workload gives the same result under the Wasm executor as its native build does, and
 //! the executor serves many runs at once, on one sandbox and across sandboxes.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! OpenWhisk's canonical action-runtime cases and the protocol's error cases, against the real
 //! `wow-runtime` over HTTP.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Per-sandbox limits: a guest that traps, loops, exhausts memory, overflows its stack or floods
 //! its output gets a clear error, and the executor and every other sandbox keep serving.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

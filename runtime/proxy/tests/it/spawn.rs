@@ -1,7 +1,7 @@
 //! The proxy in spawn mode (the default, OpenWhisk's dockerskeleton model), driven over HTTP with
 //! small shell scripts as actions.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! for wasm32-wasip1 into `target/test-guests`; the memory probes are WAT, so that the secret
 //! they look for lives only in code, never in the scanner's own memory.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

@@ -1,0 +1,11 @@
+//! The executor's integration suites in one test binary, so a change to the crate links one
+//! binary for them instead of four. The hostile-input suite stays a binary of its own
+//! (`--test hostile`): the test command runs it apart, uncaptured, for its numbered case list.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod isolation;
+mod limits;
+mod protocol;
+mod workloads;
