@@ -124,6 +124,24 @@ const CAPPED: Executor = Executor {
     shared_cache: true,
 };
 
+/// `--max-timeout-ms 500`: every run's deadline is clamped to half a second.
+const CLAMPED: Executor = Executor {
+    args: &["--max-timeout-ms", "500", "--quiet-guests"],
+    shared_cache: true,
+};
+
+/// `--max-timeout-ms 400` under a default timeout of an hour.
+const CLAMPED_DEFAULT: Executor = Executor {
+    args: &[
+        "--max-timeout-ms",
+        "400",
+        "--timeout-ms",
+        "3600000",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
 /// The artifact cache folder the cases' executors share, under the target directory. Executors
 /// index it when they start and tolerate each other's writes and evictions (a missing or
 /// unloadable file is compiled again).
@@ -316,6 +334,53 @@ fn metric(text: &str, name: &str) -> u64 {
 
 fn init_json(code: Value, binary: Value) -> String {
     json!({"value": {"name": "x", "main": "main", "code": code, "binary": binary}}).to_string()
+}
+
+/// A WASI command Cranelift takes seconds to compile: `funcs` functions of `ops` arithmetic
+/// steps each (none of them called), distinct on every call so no cache holds it yet.
+fn slow_to_compile(funcs: usize, ops: usize) -> Vec<u8> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let mut text = format!(
+        "(module (memory (export \"memory\") 1) (@custom \"tag\" \"{}-{nanos}\")\n",
+        unique()
+    );
+    for f in 0..funcs {
+        text.push_str(&format!(
+            "(func $f{f} (param i64) (result i64) (local i64) (local.set 1 (local.get 0))\n"
+        ));
+        for k in 0..ops {
+            text.push_str(&format!(
+                "(local.set 1 (i64.add (i64.mul (local.get 1) (i64.const {})) (i64.rotl (local.get 0) (local.get 1))))\n",
+                2 * k + 3
+            ));
+        }
+        text.push_str("(local.get 1))\n");
+    }
+    text.push_str("(func (export \"_start\")))");
+    wat(&text)
+}
+
+/// Sends `body` to `path` on a raw connection, without reading the answer: the caller hangs
+/// up when it likes by dropping the connection.
+async fn send_raw(rt: &Runtime, path: &str, body: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = rt.url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// The value of the unlabelled metric `name` now.
+async fn metric_now(rt: &Runtime, name: &str) -> u64 {
+    metric(&rt.get_text("/metrics").await, name)
 }
 
 /// Thousands of distinct modules through a small artifact cache: memory entries and disk bytes
@@ -917,5 +982,72 @@ hostile_cases! {
         "guest (on-demand allocator): grows memory past its limit" on CAPPED => |s| {
         let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
         s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
+    }
+
+    init_client_hangs_up:
+        "init: the client hangs up while its code compiles" on MAIN => |s| {
+        // The default sandbox, which cannot be destroyed: a wedge there would be for good.
+        let slow = slow_to_compile(3000, 60);
+        let body = json!({"value": {"name": "slow", "main": "main", "binary": true,
+            "code": b64(&slow)}})
+        .to_string();
+        let tcp = send_raw(&s.rt, "/init", &body).await;
+        let t = Instant::now();
+        while metric_now(&s.rt, "wow_artifact_loads_in_flight").await == 0 {
+            assert!(t.elapsed() < Duration::from_secs(60), "the compile never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(tcp);
+        // Once the executor has seen the hang-up, the sandbox takes another init (`noop` is
+        // compiled already, for the bystander) while the abandoned compile still runs.
+        let t = Instant::now();
+        loop {
+            let (st, v) = s.rt.init("", &s.noop).await;
+            if st == 200 {
+                break;
+            }
+            assert_eq!(st, 403, "{v}");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the sandbox stayed claimed by the init whose client left: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            metric_now(&s.rt, "wow_artifact_loads_in_flight").await,
+            1,
+            "the slow compile should still be under way, else this case proves nothing"
+        );
+        // The abandoned compile finishes, is cached and leaves the in-flight table.
+        let t = Instant::now();
+        while metric_now(&s.rt, "wow_artifact_loads_in_flight").await != 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "the in-flight entry of the abandoned compile was never removed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (st, v) = s.rt.init("slow-again", &slow).await;
+        assert_eq!((st, &v["artifact"]), (200, &json!("memory")), "{v}");
+        let got = s.rt.run("", json!({"after": "hang-up"})).await;
+        s.expect_ok(got, json!({"after": "hang-up"})).await;
+    }
+
+    run_deadline_far_future_clamped:
+        "run: a loop with a far-future deadline, clamped to --max-timeout-ms" on CLAMPED => |s| {
+        let t = Instant::now();
+        let got = s.run_guest(&wat(LOOP), json!({}), 24 * 3600 * 1000).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "stopped only after {:?}", t.elapsed());
+        s.expect_error(got, 502, "500 milliseconds").await;
+    }
+
+    run_default_timeout_clamped:
+        "run: a loop under an hour's default timeout, clamped to --max-timeout-ms"
+        on CLAMPED_DEFAULT => |s| {
+        let id = s.sandbox(&wat(LOOP)).await;
+        let t = Instant::now();
+        let got = s.rt.run(&id, json!({})).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "stopped only after {:?}", t.elapsed());
+        s.expect_error(got, 502, "400 milliseconds").await;
     }
 }
