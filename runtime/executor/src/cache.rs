@@ -49,6 +49,8 @@ pub struct CacheStats {
     pub disk_evictions: AtomicU64,
     pub disk_bytes: AtomicU64,
     pub memory_entries: AtomicU64,
+    /// Compiles running now (each holds a compile permit).
+    pub compiling: AtomicU64,
 }
 
 struct MemEntry {
@@ -93,6 +95,8 @@ pub struct ArtifactCache {
     max_memory_entries: usize,
     tiers: Mutex<Tiers>,
     inflight: Mutex<HashMap<Digest, Inflight>>,
+    /// Compiles that may run at once: each holds the whole module's IR in memory.
+    compile_gate: Arc<tokio::sync::Semaphore>,
     pub stats: CacheStats,
 }
 
@@ -139,6 +143,9 @@ impl ArtifactCache {
             max_memory_entries: cfg.max_memory_entries.max(1),
             tiers: Mutex::new(tiers),
             inflight: Mutex::new(HashMap::new()),
+            compile_gate: Arc::new(tokio::sync::Semaphore::new(compile_concurrency(
+                cfg.compile_concurrency,
+            ))),
             stats: CacheStats::default(),
         };
         cache.evict_disk();
@@ -208,10 +215,7 @@ impl ArtifactCache {
                 cache: &this,
                 digest,
             };
-            let worker = this.clone();
-            let result = tokio::task::spawn_blocking(move || worker.load_or_compile(digest, &wasm))
-                .await
-                .unwrap_or_else(|e| Err(format!("compilation task failed: {e}")));
+            let result = this.load_or_compile(digest, wasm).await;
             if let Ok((module, source)) = &result {
                 this.memory_put(digest, module.clone());
                 match source {
@@ -264,31 +268,35 @@ impl ArtifactCache {
             .store(t.memory.len() as u64, Ordering::Relaxed);
     }
 
-    /// Runs on a blocking thread: deserialize from disk, else compile and write to disk.
-    fn load_or_compile(
-        &self,
-        digest: Digest,
-        wasm: &[u8],
-    ) -> std::result::Result<(Module, Source), String> {
-        if let Some(path) = self.disk_path(&digest) {
-            let known = lock(&self.tiers).disk.contains_key(&digest);
-            if known && path.is_file() {
-                // SAFETY: files in this folder are written only by `store_on_disk` below, from
-                // modules this engine compiled; the folder is private to this user and named by
-                // the engine's compatibility key, and wasmtime re-checks the header on load.
-                match unsafe { Module::deserialize_file(&self.engine, &path) } {
-                    Ok(m) => {
-                        self.touch_disk(&digest);
-                        return Ok((m, Source::Disk));
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "dropping unloadable artifact: {e:#}");
-                        self.forget_disk(&digest);
-                    }
-                }
+    /// Runs on a blocking thread: the module from the disk tier, if there and loadable.
+    fn load_from_disk(&self, digest: Digest) -> Option<Module> {
+        let path = self.disk_path(&digest)?;
+        let known = lock(&self.tiers).disk.contains_key(&digest);
+        if !known || !path.is_file() {
+            return None;
+        }
+        // SAFETY: files in this folder are written only by `store_on_disk` below, from
+        // modules this engine compiled; the folder is private to this user and named by
+        // the engine's compatibility key, and wasmtime re-checks the header on load.
+        match unsafe { Module::deserialize_file(&self.engine, &path) } {
+            Ok(m) => {
+                self.touch_disk(&digest);
+                Some(m)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "dropping unloadable artifact: {e:#}");
+                self.forget_disk(&digest);
+                None
             }
         }
+    }
+
+    /// Runs on a blocking thread, holding a compile permit: compiles, and writes the artifact
+    /// to disk.
+    fn compile(&self, digest: Digest, wasm: &[u8]) -> std::result::Result<Module, String> {
+        self.stats.compiling.fetch_add(1, Ordering::Relaxed);
         let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"));
+        self.stats.compiling.fetch_sub(1, Ordering::Relaxed);
         release_freed_memory();
         let module = module?;
         if let Some(path) = self.disk_path(&digest) {
@@ -301,6 +309,38 @@ impl ArtifactCache {
                 Err(e) => tracing::warn!("cannot serialize artifact: {e:#}"),
             }
         }
+        Ok(module)
+    }
+
+    /// The module from disk, else compiled once a compile permit is free.
+    async fn load_or_compile(
+        self: &Arc<Self>,
+        digest: Digest,
+        wasm: bytes::Bytes,
+    ) -> std::result::Result<(Module, Source), String> {
+        let failed = |e: tokio::task::JoinError| format!("compilation task failed: {e}");
+        if self.dir.is_some() {
+            let this = self.clone();
+            if let Some(m) = tokio::task::spawn_blocking(move || this.load_from_disk(digest))
+                .await
+                .map_err(failed)?
+            {
+                return Ok((m, Source::Disk));
+            }
+        }
+        let permit = self
+            .compile_gate
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let this = self.clone();
+        let module = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            this.compile(digest, &wasm)
+        })
+        .await
+        .map_err(failed)??;
         Ok((module, Source::Compiled))
     }
 
@@ -408,6 +448,14 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Compiles allowed at once: `configured`, or one per core when 0.
+fn compile_concurrency(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 

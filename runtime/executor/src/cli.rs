@@ -68,6 +68,13 @@ pub struct Args {
     /// Most sandboxes alive at once.
     #[arg(long, env = "WOW_RUNTIME_MAX_SANDBOXES", default_value_t = 10_000)]
     max_sandboxes: usize,
+    /// Most compiled code all sandboxes may hold, MiB (a module shared by many sandboxes
+    /// counts once); past it `/init` of new code answers 429.
+    #[arg(long, env = "WOW_RUNTIME_CODE_BUDGET_MB", default_value_t = 512)]
+    code_budget_mb: u64,
+    /// Compiles running at once, more wait (default: one per core).
+    #[arg(long, env = "WOW_RUNTIME_COMPILE_CONCURRENCY")]
+    compile_concurrency: Option<usize>,
     /// Do not write guest logs and activation sentinels to stdout/stderr.
     #[arg(long, env = "WOW_RUNTIME_QUIET_GUESTS")]
     quiet_guests: bool,
@@ -106,8 +113,10 @@ impl Args {
                 },
                 max_disk_bytes: self.cache_mb << 20,
                 max_memory_entries: default_cache.max_memory_entries,
+                compile_concurrency: self.compile_concurrency.unwrap_or(0),
             },
             max_sandboxes: self.max_sandboxes,
+            code_budget_bytes: self.code_budget_mb << 20,
             guest_logs: !self.quiet_guests,
             ..ExecutorConfig::default()
         }

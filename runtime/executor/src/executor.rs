@@ -22,6 +22,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wow_protocol::{Failure, InitRequest, LOG_SENTINEL, RunRequest};
 
 use crate::cache::{ArtifactCache, Digest, Source, hex};
+use crate::code::{CodeBudget, CodeCharge};
 use crate::config::{ExecutorConfig, Limits};
 use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
 use crate::guest::{GuestState, new_store};
@@ -41,6 +42,8 @@ pub struct Action {
     pub limits: Limits,
     gate: Option<Arc<Semaphore>>,
     pub pool: ActionPool,
+    /// This sandbox's hold on the compiled-code budget, released with the action.
+    _code: CodeCharge,
 }
 
 #[derive(Default)]
@@ -115,6 +118,8 @@ pub struct Executor {
     /// One permit per pooling-allocator slot, so excess runs wait instead of failing.
     slots: Option<Arc<Semaphore>>,
     pub budget: Budget,
+    /// Compiled code held by sandboxes.
+    pub code: Arc<CodeBudget>,
 }
 
 /// The error a deadline callback raises to stop a guest.
@@ -153,13 +158,14 @@ impl Executor {
             engine,
             allocator,
             engine_key: key,
-            config,
             cache,
             metrics: Metrics::default(),
             linker,
             sandboxes: Mutex::new(HashMap::new()),
             slots,
             budget: Budget::default(),
+            code: CodeBudget::new(config.code_budget_bytes),
+            config,
         });
         if exec.config.prewarm.enabled {
             start_janitor(Arc::downgrade(&exec));
@@ -206,6 +212,9 @@ impl Executor {
     }
 
     fn slot_for_init(&self, sandbox: &str) -> Result<Arc<Slot>, Failure> {
+        if !valid_sandbox_id(sandbox) {
+            return Err(invalid_sandbox_id(sandbox));
+        }
         let mut map = lock(&self.sandboxes);
         if let Some(s) = map.get(sandbox) {
             return Ok(s.clone());
@@ -252,6 +261,7 @@ impl Executor {
             .await
             .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
         let pre = self.prepare(&module)?;
+        let code = self.code.charge(digest, &module)?;
         let limits = self.config.limits.clone();
         let gate =
             (limits.concurrency > 0).then(|| Arc::new(Semaphore::new(limits.concurrency as usize)));
@@ -268,6 +278,7 @@ impl Executor {
                 limits,
                 gate,
                 pool: ActionPool::default(),
+                _code: code,
             },
             source,
         ))
@@ -601,6 +612,22 @@ fn classify_trap(e: &wasmtime::Error, refused: Option<usize>, limits: &Limits) -
         Some(t) => Failure::ActionFailed(format!("The action trapped: {t}.")),
         None => Failure::ActionFailed(format!("The action failed: {e:#}")),
     }
+}
+
+/// Whether `id` can name a sandbox: 1 to 128 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_sandbox_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The 400 for a sandbox id that [`valid_sandbox_id`] refuses.
+pub fn invalid_sandbox_id(id: &str) -> Failure {
+    let shown: String = id.chars().take(40).collect();
+    Failure::BadRequest(format!(
+        "The sandbox id {shown:?} is not valid: 1 to 128 of A-Z a-z 0-9 . _ -."
+    ))
 }
 
 /// Whether a core module has a start section. Reads section headers only; a malformed module is

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod code;
 pub mod config;
 pub mod engine;
 pub mod executor;

@@ -142,6 +142,18 @@ const CLAMPED_DEFAULT: Executor = Executor {
     shared_cache: true,
 };
 
+/// `--code-budget-mb 1`: a few distinct modules fill the compiled-code budget.
+const CODE_CAPPED: Executor = Executor {
+    args: &["--code-budget-mb", "1", "--quiet-guests"],
+    shared_cache: true,
+};
+
+/// `--compile-concurrency 1`: one compile at a time.
+const ONE_COMPILER: Executor = Executor {
+    args: &["--compile-concurrency", "1", "--quiet-guests"],
+    shared_cache: true,
+};
+
 /// The artifact cache folder the cases' executors share, under the target directory. Executors
 /// index it when they start and tolerate each other's writes and evictions (a missing or
 /// unloadable file is compiled again).
@@ -376,6 +388,30 @@ async fn send_raw(rt: &Runtime, path: &str, body: &str) -> tokio::net::TcpStream
     tcp.write_all(head.as_bytes()).await.unwrap();
     tcp.write_all(body.as_bytes()).await.unwrap();
     tcp
+}
+
+/// `wasm` with a custom section `tag` appended: the same code under another digest.
+fn tagged(wasm: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb(3, &mut payload);
+    payload.extend_from_slice(b"tag");
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
 }
 
 /// The value of the unlabelled metric `name` now.
@@ -1049,5 +1085,79 @@ hostile_cases! {
         let got = s.rt.run(&id, json!({})).await;
         assert!(t.elapsed() < Duration::from_secs(10), "stopped only after {:?}", t.elapsed());
         s.expect_error(got, 502, "400 milliseconds").await;
+    }
+
+    sandbox_ids_invalid:
+        "init, run, destroy: sandbox ids outside [A-Za-z0-9._-]{1,128}" on MAIN => |s| {
+        let long = "a".repeat(129);
+        for id in [long.as_str(), "bad%20id", "%C3%BC", "a:b", "a%2Fb", "a%00b"] {
+            for op in ["init", "run", "destroy"] {
+                let (st, v) = s.rt.post(&format!("/{id}/{op}"), "{}").await;
+                assert_eq!(st, 400, "{op} of {id:?}: {v}");
+                assert!(v["error"].as_str().unwrap().contains("is not valid"), "{v}");
+            }
+        }
+        let longest = format!("A-z.0_9-{}", "x".repeat(120));
+        let (st, v) = s.rt.init(&longest, &s.noop).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(s.rt.post(&route(&longest, "destroy"), "").await.0, 200);
+        let got = s.rt.init(&long, &s.noop).await;
+        s.expect_error(got, 400, "1 to 128 of A-Z a-z 0-9 . _ -").await;
+    }
+
+    init_past_code_budget:
+        "init: distinct modules past the compiled-code budget" on CODE_CAPPED => |s| {
+        let mut held = Vec::new();
+        let refused = loop {
+            assert!(held.len() < 64, "64 distinct modules fit in a 1 MiB code budget");
+            let wasm = tagged(&s.noop, &unique());
+            let id = format!("code-{}", unique());
+            let got = s.rt.init(&id, &wasm).await;
+            if got.0 != 200 {
+                break got;
+            }
+            held.push(id);
+        };
+        assert!(!held.is_empty(), "nothing fitted: {refused:?}");
+        // Code a live sandbox holds already costs nothing more.
+        let (st, v) = s.rt.init("shares-the-bystanders-code", &s.noop).await;
+        assert_eq!(st, 200, "{v}");
+        // Destroyed sandboxes give their code back.
+        for id in &held {
+            assert_eq!(s.rt.post(&route(id, "destroy"), "").await.0, 200);
+        }
+        let (st, v) = s.rt.init("fits-again", &tagged(&s.noop, &unique())).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(s.rt.post("/fits-again/destroy", "").await.0, 200);
+        s.expect_error(refused, 429, "code budget of 1048576 bytes").await;
+    }
+
+    init_compiles_wait_their_turn:
+        "init: three slow compiles at once under --compile-concurrency 1" on ONE_COMPILER => |s| {
+        let inits = (0..3).map(|i| {
+            let wasm = slow_to_compile(600, 60);
+            let rt = &s.rt;
+            async move { rt.init(&format!("slow-{i}"), &wasm).await }
+        });
+        let watch = async {
+            let (mut running, mut loading) = (0, 0);
+            let t = Instant::now();
+            while loading < 3 || metric_now(&s.rt, "wow_artifact_loads_in_flight").await > 0 {
+                assert!(t.elapsed() < Duration::from_secs(120), "{running} {loading}");
+                let text = s.rt.get_text("/metrics").await;
+                running = running.max(metric(&text, "wow_artifact_compiles_running"));
+                loading = loading.max(metric(&text, "wow_artifact_loads_in_flight"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (running, loading)
+        };
+        let (results, (running, loading)) = tokio::join!(join_all(inits), watch);
+        for (st, v) in &results {
+            assert_eq!(*st, 200, "{v}");
+        }
+        assert_eq!((running, loading), (1, 3), "most compiles running, loads under way");
+        let id = s.sandbox(&s.noop).await;
+        let got = s.rt.run(&id, json!({"compiled": "in turn"})).await;
+        s.expect_ok(got, json!({"compiled": "in turn"})).await;
     }
 }
