@@ -1160,4 +1160,14 @@ hostile_cases! {
         let got = s.rt.run(&id, json!({"compiled": "in turn"})).await;
         s.expect_ok(got, json!({"compiled": "in turn"})).await;
     }
+
+    on_demand_init_two_memories:
+        "init (on-demand allocator): a module with two memories" on CAPPED => |s| {
+        // Each under the cap, together over it: refused before it can run.
+        let two = wat(
+            r#"(module (memory (export "memory") 1000) (memory 1000) (func (export "_start")))"#,
+        );
+        let got = s.init_body(init_json(json!(b64(&two)), json!(true))).await;
+        s.expect_error(got, 502, "multiple memories").await;
+    }
 }
