@@ -113,7 +113,7 @@ impl Ctx {
         let opts = WasmOptions {
             variant: variant.to_string(),
             url: self.wasm_url.clone(),
-            executor_args: executor_args.iter().map(|s| s.to_string()).collect(),
+            executor_args: with_memory_budget(executor_args),
             work_dir: dir,
             cgroup_procs: self
                 .cgroup
@@ -250,4 +250,22 @@ async fn stop(b: &Arc<AnyBackend>) {
 /// Waits `d` unless the run is cancelled.
 pub async fn settle(ctx: &Ctx, d: Duration) -> Result<()> {
     ctx.rec.cancel.sleep(d).await
+}
+
+/// The memory budget (`--memory-budget-mb`) of the executors the harness starts. The largest
+/// load of any experiment, capacity's 800 in-flight `sleep`s, holds about 1.1 MiB of linear
+/// memory each, under 1 GiB in all: 4 GiB keeps the executor's own admission out of every
+/// measurement, which the experiments bound themselves (device profile, capacity's budget).
+pub const EXECUTOR_MEMORY_BUDGET_MB: u64 = 4096;
+
+/// A started executor's arguments: the harness's memory budget unless the series sets one.
+fn with_memory_budget(executor_args: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = executor_args.iter().map(|s| s.to_string()).collect();
+    if !args.iter().any(|a| a.starts_with("--memory-budget-mb")) {
+        args.extend([
+            "--memory-budget-mb".to_string(),
+            EXECUTOR_MEMORY_BUDGET_MB.to_string(),
+        ]);
+    }
+    args
 }

@@ -441,6 +441,13 @@ pub(crate) mod tests {
             if sb.id.starts_with("doomed") {
                 anyhow::bail!("connection refused");
             }
+            if sb.id.starts_with("overloaded") {
+                return Ok(RunReply {
+                    status: 429,
+                    elapsed: Duration::ZERO,
+                    body: Bytes::from_static(b"{\"error\":\"Too many requests.\"}"),
+                });
+            }
             tokio::time::sleep(self.run_time).await;
             Ok(RunReply {
                 status: 200,
@@ -613,5 +620,25 @@ pub(crate) mod tests {
         inv.shutdown().await;
         assert!(inv.sandboxes().is_empty());
         assert_eq!(inv.backend().count("destroy"), 3);
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_answer_is_an_error() {
+        let inv = invoker(
+            Fake::new(Duration::from_millis(1)),
+            Policy {
+                max_sandboxes: 4,
+                per_sandbox: 1,
+                keep_alive: None,
+            },
+            &["overloaded"],
+        );
+        let sample = inv.invoke("overloaded", &Value::Null).await.sample();
+        assert!(!sample.ok);
+        assert_eq!(
+            sample.error.as_deref(),
+            Some("HTTP 429: Too many requests.")
+        );
+        inv.shutdown().await;
     }
 }

@@ -68,6 +68,14 @@ pub struct Args {
     /// Most sandboxes alive at once.
     #[arg(long, env = "WOW_RUNTIME_MAX_SANDBOXES", default_value_t = 10_000)]
     max_sandboxes: usize,
+    /// Linear memory all live instances may hold together, MiB; runs that do not fit wait
+    /// (default: the machine's physical memory).
+    #[arg(long, env = "WOW_RUNTIME_MEMORY_BUDGET_MB")]
+    memory_budget_mb: Option<u64>,
+    /// Runs allowed to wait (for their sandbox's concurrency, a pool slot or memory); past
+    /// them `/run` answers 429.
+    #[arg(long, env = "WOW_RUNTIME_MAX_QUEUE", default_value_t = 1024)]
+    max_queue: usize,
     /// Most compiled code all sandboxes may hold, MiB (a module shared by many sandboxes
     /// counts once); past it `/init` of new code answers 429.
     #[arg(long, env = "WOW_RUNTIME_CODE_BUDGET_MB", default_value_t = 512)]
@@ -117,6 +125,8 @@ impl Args {
             },
             max_sandboxes: self.max_sandboxes,
             code_budget_bytes: self.code_budget_mb << 20,
+            memory_budget_bytes: self.memory_budget_mb.map_or(0, |mb| mb << 20),
+            max_queue: self.max_queue,
             guest_logs: !self.quiet_guests,
             ..ExecutorConfig::default()
         }

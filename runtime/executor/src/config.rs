@@ -127,6 +127,13 @@ pub struct ExecutorConfig {
     pub cache: CacheConfig,
     /// Most sandboxes alive at once; `/init` of one more is refused with 429.
     pub max_sandboxes: usize,
+    /// Linear memory all live instances (running and pre-warmed) may hold together; a run that
+    /// does not fit waits in the queue, a growth past it is refused. 0 = the machine's physical
+    /// memory.
+    pub memory_budget_bytes: u64,
+    /// Runs that may wait at once (for their sandbox's concurrency, a pool slot or memory);
+    /// past them `/run` answers 429.
+    pub max_queue: usize,
     /// Most bytes of compiled code the sandboxes may hold together (each distinct module
     /// counted once); an `/init` that would pass it is refused with 429.
     pub code_budget_bytes: u64,
@@ -159,6 +166,8 @@ impl Default for ExecutorConfig {
             prewarm: PrewarmConfig::default(),
             cache: CacheConfig::default(),
             max_sandboxes: 10_000,
+            memory_budget_bytes: 0,
+            max_queue: 1024,
             code_budget_bytes: 512 << 20,
             epoch_tick: Duration::from_millis(2),
             guest_logs: true,

@@ -21,11 +21,12 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wow_protocol::{Failure, InitRequest, LOG_SENTINEL, RunRequest};
 
+use crate::admission::{Charge, MemoryBudget, Queue, physical_memory};
 use crate::cache::{ArtifactCache, Digest, Source, hex};
 use crate::code::{CodeBudget, CodeCharge};
 use crate::config::{ExecutorConfig, Limits};
 use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
-use crate::guest::{GuestState, new_store};
+use crate::guest::{GuestState, budgeted_store};
 use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::prewarm::{ActionPool, Budget, Ready};
@@ -44,6 +45,8 @@ pub struct Action {
     pub pool: ActionPool,
     /// This sandbox's hold on the compiled-code budget, released with the action.
     _code: CodeCharge,
+    /// Linear memory an instance starts with, bytes: what a run needs from the budget to start.
+    initial_memory: u64,
 }
 
 #[derive(Default)]
@@ -120,6 +123,10 @@ pub struct Executor {
     pub budget: Budget,
     /// Compiled code held by sandboxes.
     pub code: Arc<CodeBudget>,
+    /// Linear memory of live instances.
+    pub memory: Arc<MemoryBudget>,
+    /// Runs waiting for anything.
+    pub queue: Queue,
 }
 
 /// The error a deadline callback raises to stop a guest.
@@ -165,6 +172,11 @@ impl Executor {
             slots,
             budget: Budget::default(),
             code: CodeBudget::new(config.code_budget_bytes),
+            memory: MemoryBudget::new(match config.memory_budget_bytes {
+                0 => physical_memory(),
+                n => n,
+            }),
+            queue: Queue::new(config.max_queue),
             config,
         });
         if exec.config.prewarm.enabled {
@@ -262,6 +274,11 @@ impl Executor {
             .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
         let pre = self.prepare(&module)?;
         let code = self.code.charge(digest, &module)?;
+        let initial_memory = module
+            .resources_required()
+            .max_initial_memory_size
+            .unwrap_or(0)
+            .saturating_mul(65536);
         let limits = self.config.limits.clone();
         let gate =
             (limits.concurrency > 0).then(|| Arc::new(Semaphore::new(limits.concurrency as usize)));
@@ -279,6 +296,7 @@ impl Executor {
                 gate,
                 pool: ActionPool::default(),
                 _code: code,
+                initial_memory,
             },
             source,
         ))
@@ -336,11 +354,60 @@ impl Executor {
         lock(&self.sandboxes).len()
     }
 
-    async fn acquire_slot(&self) -> Option<OwnedSemaphorePermit> {
-        match &self.slots {
-            Some(s) => Some(s.clone().acquire_owned().await.expect("never closed")),
-            None => None,
+    /// A pool slot for a new instance, waiting in the queue until the run's deadline.
+    async fn acquire_slot(
+        &self,
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<Option<OwnedSemaphorePermit>, Failure> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        if let Ok(p) = slots.clone().try_acquire_owned() {
+            return Ok(Some(p));
         }
+        match self
+            .queue
+            .wait(deadline.into(), slots.clone().acquire_owned())
+            .await?
+        {
+            Some(p) => Ok(Some(p.expect("never closed"))),
+            None => Err(timeout(limit)),
+        }
+    }
+
+    /// Room in the memory budget for a new instance's initial memory, waiting in the queue
+    /// until the run's deadline.
+    async fn admit_memory(
+        &self,
+        bytes: u64,
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<Charge, Failure> {
+        if let Some(c) = self.memory.try_charge(bytes) {
+            return Ok(c);
+        }
+        if bytes > self.memory.limit() {
+            return Err(Failure::Overloaded(format!(
+                "The action's initial memory of {bytes} bytes is over the executor's memory \
+                 budget of {} bytes.",
+                self.memory.limit()
+            )));
+        }
+        self.queue
+            .wait(deadline.into(), self.memory.charge(bytes))
+            .await?
+            .ok_or_else(|| timeout(limit))
+    }
+
+    /// The failure of a run whose memory could not grow because others held the budget.
+    fn over_budget(&self, asked: Option<usize>) -> Failure {
+        Failure::Overloaded(format!(
+            "The executor's memory budget of {} bytes is in use: the action's memory could not \
+             grow (to {} bytes).",
+            self.memory.limit(),
+            asked.unwrap_or(0)
+        ))
     }
 
     /// `/run` (or `/{sandbox}/run`).
@@ -373,16 +440,17 @@ impl Executor {
         // Waiting for the sandbox's concurrency limit counts against the deadline, as in the
         // proxy's queue.
         let _gate = match &action.gate {
-            Some(g) => {
-                match tokio::time::timeout_at(deadline.into(), g.clone().acquire_owned()).await {
-                    Ok(permit) => Some(permit.expect("never closed")),
-                    Err(_) => {
-                        return Err(Failure::Timeout {
-                            limit_ms: limit.as_millis() as u64,
-                        });
-                    }
-                }
-            }
+            Some(g) => match g.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => match self
+                    .queue
+                    .wait(deadline.into(), g.clone().acquire_owned())
+                    .await?
+                {
+                    Some(permit) => Some(permit.expect("never closed")),
+                    None => return Err(timeout(limit)),
+                },
+            },
             None => None,
         };
         let _in_flight = action.pool.run_started();
@@ -410,8 +478,11 @@ impl Executor {
                 r
             }
             None => {
-                let permit = self.acquire_slot().await;
-                self.instantiate(action, permit).await?
+                let permit = self.acquire_slot(deadline, limit).await?;
+                let charge = self
+                    .admit_memory(action.initial_memory, deadline, limit)
+                    .await?;
+                self.instantiate(action, permit, charge).await?
             }
         };
         let Ready {
@@ -438,6 +509,7 @@ impl Executor {
         let outcome =
             tokio::time::timeout_at(deadline.into(), start.call_async(&mut store, ())).await;
         let refused = store.data().limiter.refused;
+        let over_budget = store.data().limiter.over_budget;
         drop(store);
         let exec = exec_start.elapsed();
 
@@ -460,6 +532,8 @@ impl Executor {
                     // A clean exit, zero or not: the result line decides, as for a process.
                     let _ = code;
                     None
+                } else if over_budget {
+                    Some(self.over_budget(refused))
                 } else {
                     Some(classify_trap(&e, refused, &action.limits))
                 }
@@ -524,7 +598,10 @@ impl Executor {
                     },
                     None => None,
                 };
-                let Ok(ready) = exec.instantiate(&action, permit).await else {
+                let Some(charge) = exec.memory.try_charge(action.initial_memory) else {
+                    break;
+                };
+                let Ok(ready) = exec.instantiate(&action, permit, charge).await else {
                     break;
                 };
                 if action
@@ -544,14 +621,18 @@ impl Executor {
         &self,
         action: &Action,
         permit: Option<OwnedSemaphorePermit>,
+        charge: Charge,
     ) -> Result<Ready, Failure> {
-        let mut store = new_store(&self.engine, action.limits.memory_bytes);
+        let mut store = budgeted_store(&self.engine, action.limits.memory_bytes, Some(charge));
         let instance = match action.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(e) => {
                 // The guest's own fault (a data segment out of bounds, memory refused) is an
                 // action failure; anything else is ours.
                 let refused = store.data().limiter.refused;
+                if store.data().limiter.over_budget {
+                    return Err(self.over_budget(refused));
+                }
                 return Err(if refused.is_some() || e.downcast_ref::<Trap>().is_some() {
                     classify_trap(&e, refused, &action.limits)
                 } else {
@@ -571,8 +652,14 @@ impl Executor {
     pub async fn prewarm_now(&self, sandbox: &str, n: usize) -> Result<usize, Failure> {
         let action = self.action(sandbox)?;
         while action.pool.len() < n {
-            let permit = self.acquire_slot().await;
-            let ready = self.instantiate(&action, permit).await?;
+            let permit = match &self.slots {
+                Some(s) => Some(s.clone().acquire_owned().await.expect("never closed")),
+                None => None,
+            };
+            let Some(charge) = self.memory.try_charge(action.initial_memory) else {
+                break;
+            };
+            let ready = self.instantiate(&action, permit, charge).await?;
             if action
                 .pool
                 .offer(ready, &self.budget, self.config.prewarm.budget_bytes)
@@ -595,6 +682,12 @@ impl Executor {
     /// Ready instances across all sandboxes.
     pub fn pool_size(&self) -> u64 {
         self.budget.instances.load(Ordering::Relaxed)
+    }
+}
+
+fn timeout(limit: Duration) -> Failure {
+    Failure::Timeout {
+        limit_ms: limit.as_millis() as u64,
     }
 }
 

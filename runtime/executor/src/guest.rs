@@ -5,6 +5,8 @@ use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use crate::admission::Charge;
+
 pub struct GuestState {
     pub wasi: WasiP1Ctx,
     pub limiter: MemoryLimiter,
@@ -22,6 +24,10 @@ pub struct MemoryLimiter {
     last_growth: usize,
     /// Elements of all the store's tables now.
     table_elements: usize,
+    /// The store's charge to the executor's memory budget, grown with its memories.
+    budget: Option<Charge>,
+    /// A growth was refused because the executor's memory budget was exhausted.
+    pub over_budget: bool,
 }
 
 /// Most table elements a store may hold, all tables together.
@@ -35,6 +41,8 @@ impl MemoryLimiter {
             total: 0,
             last_growth: 0,
             table_elements: 0,
+            budget: None,
+            over_budget: false,
         }
     }
 }
@@ -51,6 +59,14 @@ impl ResourceLimiter for MemoryLimiter {
         if total > self.max_bytes {
             self.refused = Some(total);
             return Ok(false);
+        }
+        if let Some(charge) = &mut self.budget {
+            let charged = charge.bytes() as usize;
+            if total > charged && !charge.grow((total - charged) as u64) {
+                self.refused = Some(total);
+                self.over_budget = true;
+                return Ok(false);
+            }
         }
         self.total = total;
         self.last_growth = growth;
@@ -82,9 +98,21 @@ impl ResourceLimiter for MemoryLimiter {
 /// A store ready for instantiation: a placeholder WASI context (replaced per run), the limiter
 /// installed, and an epoch deadline that only yields (the run sets the real one).
 pub fn new_store(engine: &Engine, memory_bytes: u64) -> Store<GuestState> {
+    budgeted_store(engine, memory_bytes, None)
+}
+
+/// [`new_store`] whose memory is charged to the executor's budget, starting from `charge`
+/// (taken for the instance's initial memory before it was admitted).
+pub fn budgeted_store(
+    engine: &Engine,
+    memory_bytes: u64,
+    charge: Option<Charge>,
+) -> Store<GuestState> {
+    let mut limiter = MemoryLimiter::new(memory_bytes as usize);
+    limiter.budget = charge;
     let state = GuestState {
         wasi: WasiCtxBuilder::new().build_p1(),
-        limiter: MemoryLimiter::new(memory_bytes as usize),
+        limiter,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

@@ -5,6 +5,7 @@
 //! and a deadline. The binary serves OpenWhisk's action protocol over HTTP; the library lets the
 //! harness and the benchmarks drive the same code in-process.
 
+pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod code;

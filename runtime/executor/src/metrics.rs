@@ -30,6 +30,8 @@ pub struct Gauges {
     pub cache_loads_in_flight: u64,
     pub cache_compiling: u64,
     pub code_bytes: u64,
+    pub memory_used: u64,
+    pub queue_waiting: u64,
 }
 
 impl Metrics {
@@ -146,6 +148,18 @@ impl Metrics {
             "gauge",
             "Compiled code held by sandboxes, each distinct module once.",
             &[("", g.code_bytes)],
+        );
+        put(
+            "wow_memory_budget_used_bytes",
+            "gauge",
+            "Linear memory of live instances, charged to the memory budget.",
+            &[("", g.memory_used)],
+        );
+        put(
+            "wow_runs_waiting",
+            "gauge",
+            "Runs waiting for their sandbox's concurrency, a pool slot or memory.",
+            &[("", g.queue_waiting)],
         );
         out
     }

@@ -225,6 +225,8 @@ async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
             "concurrency": exec.config.limits.concurrency,
         },
         "code_budget_bytes": exec.config.code_budget_bytes,
+        "memory_budget_bytes": exec.memory.limit(),
+        "max_queue": exec.config.max_queue,
         "cache_dir": exec.cache.dir().map(|d| d.display().to_string()),
     });
     json(StatusCode::OK, body.to_string())
@@ -246,6 +248,8 @@ async fn metrics(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         cache_loads_in_flight: exec.cache.inflight() as u64,
         cache_compiling: r(&s.compiling),
         code_bytes: exec.code.bytes.load(Ordering::Relaxed),
+        memory_used: exec.memory.used(),
+        queue_waiting: exec.queue.len() as u64,
     };
     let mut resp = exec.metrics.render(&g).into_response();
     resp.headers_mut().insert(

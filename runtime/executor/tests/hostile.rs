@@ -154,6 +154,35 @@ const ONE_COMPILER: Executor = Executor {
     shared_cache: true,
 };
 
+/// `--memory-budget-mb 2 --max-queue 1`: one `sleep` instance (17 pages) fits, a second waits,
+/// a third is refused.
+const MEMORY_BUDGET_2MB: Executor = Executor {
+    args: &[
+        "--memory-budget-mb",
+        "2",
+        "--max-queue",
+        "1",
+        "--prewarm",
+        "false",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
+/// One pooling-allocator slot, no pre-warming: a second run waits for the first's slot.
+const ONE_SLOT: Executor = Executor {
+    args: &[
+        "--allocator",
+        "pooling",
+        "--pool-slots",
+        "1",
+        "--prewarm",
+        "false",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
 /// The artifact cache folder the cases' executors share, under the target directory. Executors
 /// index it when they start and tolerate each other's writes and evictions (a missing or
 /// unloadable file is compiled again).
@@ -1169,5 +1198,67 @@ hostile_cases! {
         );
         let got = s.init_body(init_json(json!(b64(&two)), json!(true))).await;
         s.expect_error(got, 502, "multiple memories").await;
+    }
+
+    run_memory_budget_queue_full:
+        "run: past the memory budget runs wait, past --max-queue they are refused"
+        on MEMORY_BUDGET_2MB => |s| {
+        let id = s.sandbox(&workload("sleep")).await;
+        let rt = &s.rt;
+        let sleep = |ms: u64| {
+            rt.run_with(
+                &id,
+                json!({"value": {"ms": ms}, "deadline": deadline_in(30_000)}),
+            )
+        };
+        let until = |name: &'static str, at_least: u64| async move {
+            let t = Instant::now();
+            while metric_now(rt, name).await < at_least {
+                assert!(t.elapsed() < Duration::from_secs(30), "{name} stayed under {at_least}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let first = sleep(1_500);
+        let second = async {
+            until("wow_memory_budget_used_bytes", 1).await;
+            sleep(10).await
+        };
+        let third = async {
+            until("wow_runs_waiting", 1).await;
+            let got = rt.run_with(&id, json!({"value": {"ms": 10}})).await;
+            assert_eq!(metric_now(rt, "wow_runs_waiting").await, 1, "the second waits");
+            got
+        };
+        let (first, second, third) = tokio::join!(first, second, third);
+        assert_eq!(first.0, 200, "{first:?}");
+        assert_eq!(second.0, 200, "the waiting run ran once memory was free: {second:?}");
+        assert_eq!(metric_now(rt, "wow_memory_budget_used_bytes").await, 0);
+        s.expect_error(third, 429, "--max-queue").await;
+    }
+
+    run_waits_for_a_slot_past_its_deadline:
+        "run: waiting for a pool slot past its deadline" on ONE_SLOT => |s| {
+        let id = s.sandbox(&workload("sleep")).await;
+        let holder = s.rt.run_with(
+            &id,
+            json!({"value": {"ms": 4_000}, "deadline": deadline_in(30_000)}),
+        );
+        let waiter = async {
+            // Once the holder runs (its instance holds the only slot).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let t = Instant::now();
+            let got = s
+                .rt
+                .run_with(&id, json!({"value": {"ms": 10}, "deadline": deadline_in(300)}))
+                .await;
+            (got, t.elapsed())
+        };
+        let (held, (got, took)) = tokio::join!(holder, waiter);
+        assert_eq!(held.0, 200, "{held:?}");
+        assert!(
+            took < Duration::from_millis(2_000),
+            "the run waited {took:?} for a slot past its 300 ms deadline"
+        );
+        s.expect_error(got, 502, "exceeded its time limits").await;
     }
 }
