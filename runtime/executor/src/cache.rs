@@ -2,10 +2,11 @@
 //!
 //! Keyed by the BLAKE3 digest of the `.wasm` bytes, in two tiers: compiled `Module`s in memory
 //! (bounded by count, least recently used out first) and `.cwasm` files on disk (bounded by
-//! bytes), loaded with `Module::deserialize_file` (mmap) so a restarted executor skips
-//! compilation too. Disk entries live under a folder named by the engine's compatibility key, so
-//! an artifact from another wasmtime version or configuration is never loaded; wasmtime checks
-//! it again on load, and a file that fails to load is deleted and recompiled.
+//! bytes, in a private folder, each with a checksum checked when it is read: see `disk`) so a
+//! restarted executor skips compilation too. Disk entries live under a folder named by the
+//! engine's compatibility key, so an artifact from another wasmtime version or configuration is
+//! never loaded; wasmtime checks it again on load, and a file that fails its checksum or does not
+//! load is deleted and recompiled.
 //!
 //! Concurrent `/init`s of the same new code compile it once: later callers wait for the first,
 //! and a load whose callers all went away still finishes and is cached.
@@ -15,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use wasmtime::{Engine, Module};
 
 use crate::config::CacheConfig;
+use crate::disk;
 use crate::lock::lock;
 
 pub type Digest = [u8; 32];
@@ -103,16 +105,25 @@ pub struct ArtifactCache {
 impl ArtifactCache {
     /// Opens the cache, indexing the `.cwasm` files already on disk for this engine.
     pub fn open(engine: &Engine, engine_key: &str, cfg: &CacheConfig) -> Result<Self> {
-        let dir = match &cfg.dir {
-            Some(root) => {
-                let dir = root.join(engine_key);
-                create_private_dir(&dir)?;
-                Some(dir)
-            }
-            None => None,
-        };
+        let dir = cfg
+            .dir
+            .as_ref()
+            .and_then(|root| match disk::open_private(root, engine_key) {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    tracing::warn!(
+                        "the artifact cache {} is not used, artifacts stay in memory: {e:#}",
+                        root.display()
+                    );
+                    None
+                }
+            });
         let mut tiers = Tiers::default();
         if let Some(dir) = &dir {
+            let swept = disk::sweep_temporaries(dir)?;
+            if swept > 0 {
+                tracing::info!("removed {swept} temporary files left in {}", dir.display());
+            }
             let mut found: Vec<(std::time::SystemTime, Digest, u64)> = Vec::new();
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
@@ -120,7 +131,11 @@ impl ArtifactCache {
                 let Some(digest) = digest_from_path(&path) else {
                     continue;
                 };
-                let meta = entry.metadata()?;
+                // Regular files only: a link is never followed, so never indexed.
+                let meta = std::fs::symlink_metadata(&path)?;
+                if !meta.file_type().is_file() {
+                    continue;
+                }
                 found.push((meta.modified()?, digest, meta.len()));
             }
             found.sort();
@@ -268,17 +283,21 @@ impl ArtifactCache {
             .store(t.memory.len() as u64, Ordering::Relaxed);
     }
 
-    /// Runs on a blocking thread: the module from the disk tier, if there and loadable.
+    /// Runs on a blocking thread: the module from the disk tier, if there, intact and
+    /// loadable. A file that fails its checksum or does not load is removed (and recompiled).
     fn load_from_disk(&self, digest: Digest) -> Option<Module> {
         let path = self.disk_path(&digest)?;
-        let known = lock(&self.tiers).disk.contains_key(&digest);
-        if !known || !path.is_file() {
+        if !lock(&self.tiers).disk.contains_key(&digest) {
             return None;
         }
-        // SAFETY: files in this folder are written only by `store_on_disk` below, from
-        // modules this engine compiled; the folder is private to this user and named by
-        // the engine's compatibility key, and wasmtime re-checks the header on load.
-        match unsafe { Module::deserialize_file(&self.engine, &path) } {
+        let loaded = disk::read_artifact(&path).and_then(|file| {
+            // SAFETY: the bytes match the checksum this cache wrote beside them, in a private
+            // folder named by the engine's compatibility key, from a module this engine
+            // compiled; wasmtime re-checks the header on load.
+            unsafe { Module::deserialize(&self.engine, disk::payload(&file)) }
+                .map_err(anyhow::Error::from)
+        });
+        match loaded {
             Ok(m) => {
                 self.touch_disk(&digest);
                 Some(m)
@@ -344,10 +363,12 @@ impl ArtifactCache {
         Ok((module, Source::Compiled))
     }
 
-    fn store_on_disk(&self, digest: &Digest, path: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    /// Writes an artifact to disk. Its size counts against the bound before it is written.
+    fn store_on_disk(&self, digest: &Digest, path: &Path, payload: &[u8]) -> Result<()> {
+        let bytes = disk::file_size(payload.len());
+        if bytes > self.max_disk_bytes {
+            return Ok(());
+        }
         {
             let mut t = lock(&self.tiers);
             t.tick += 1;
@@ -355,17 +376,21 @@ impl ArtifactCache {
             if let Some(old) = t.disk.insert(
                 *digest,
                 DiskEntry {
-                    bytes: bytes.len() as u64,
+                    bytes,
                     last_used: tick,
                 },
             ) {
                 t.disk_total -= old.bytes;
             }
-            t.disk_total += bytes.len() as u64;
+            t.disk_total += bytes;
         }
         self.evict_disk();
+        let written = disk::write_artifact(path, payload);
+        if written.is_err() {
+            self.forget_disk(digest);
+        }
         self.publish_sizes();
-        Ok(())
+        written
     }
 
     fn touch_disk(&self, digest: &Digest) {
@@ -476,13 +501,4 @@ fn digest_from_path(path: &Path) -> Option<Digest> {
         d[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
     }
     Some(d)
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create artifact cache {}", dir.display()))
 }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod code;
 pub mod config;
+mod disk;
 pub mod engine;
 pub mod executor;
 pub mod guest;

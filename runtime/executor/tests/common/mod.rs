@@ -184,6 +184,15 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
+/// A new folder only this user can reach (mode 0700), as the executor requires of an artifact
+/// cache folder.
+pub fn private_tempdir(tag: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempdir(tag);
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
 /// Epoch milliseconds `ms` from now, as OpenWhisk sends deadlines.
 pub fn deadline_in(ms: u64) -> String {
     let now = SystemTime::now()

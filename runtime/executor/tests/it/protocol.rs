@@ -213,7 +213,7 @@ async fn destroy_forgets_the_sandbox() {
 
 #[tokio::test]
 async fn artifact_cache_hits_in_memory_then_on_disk_after_restart() {
-    let cache = tempdir("cache");
+    let cache = private_tempdir("cache");
     let noop = workload("noop");
     {
         let rt = Runtime::start_with_cache(&cache, &[]);
@@ -241,7 +241,7 @@ async fn artifact_cache_hits_in_memory_then_on_disk_after_restart() {
 
 #[tokio::test]
 async fn a_corrupt_cached_artifact_is_recompiled_not_loaded() {
-    let cache = tempdir("cache");
+    let cache = private_tempdir("cache");
     let noop = workload("noop");
     {
         let rt = Runtime::start_with_cache(&cache, &[]);
