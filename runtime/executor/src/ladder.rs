@@ -1,12 +1,18 @@
 //! The Wasm start-up ladder, measured in-process: each step a cold start may or may not pay,
 //! from compiling the module down to running on a pre-warmed instance. The criterion benches
 //! and the harness's `ladder` experiment both use these steps, so they measure the same thing.
+//!
+//! The `deserialize-file` step loads native code from a file: the file lives in a private
+//! temporary folder (mode 0700, unpredictable name), is created exclusively without following
+//! links, and its digest is checked before every load (untimed).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
 use wasmtime::{InstancePre, Module};
 use wow_protocol::{InitRequest, RunRequest};
@@ -27,7 +33,10 @@ pub struct Ladder {
     pub ondemand: Arc<Executor>,
     wasm: Vec<u8>,
     cwasm: Vec<u8>,
+    /// The private folder of `cwasm_path`, removed with the ladder.
+    _dir: tempfile::TempDir,
     cwasm_path: PathBuf,
+    cwasm_digest: blake3::Hash,
     module_pooled: Module,
     pre_pooled: InstancePre<GuestState>,
     pre_ondemand: InstancePre<GuestState>,
@@ -64,12 +73,13 @@ impl Ladder {
         let cwasm = module_pooled
             .serialize()
             .map_err(|e| anyhow!("serialize: {e:#}"))?;
-        let cwasm_path = std::env::temp_dir().join(format!(
-            "wow-ladder-{}-{}.cwasm",
-            std::process::id(),
-            blake3::hash(wasm).to_hex()
-        ));
-        std::fs::write(&cwasm_path, &cwasm)?;
+        let dir = tempfile::Builder::new()
+            .prefix("wow-ladder-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()?;
+        let cwasm_path = dir.path().join("module.cwasm");
+        write_new(&cwasm_path, &cwasm)?;
+        let cwasm_digest = blake3::hash(&cwasm);
         let pre_pooled = pooled.prepare(&module_pooled).map_err(|f| anyhow!("{f}"))?;
         let pre_ondemand = ondemand
             .prepare(&module_ondemand)
@@ -81,7 +91,9 @@ impl Ladder {
             ondemand,
             wasm: wasm.to_vec(),
             cwasm,
+            _dir: dir,
             cwasm_path,
+            cwasm_digest,
             module_pooled,
             pre_pooled,
             pre_ondemand,
@@ -98,10 +110,29 @@ impl Ladder {
         unsafe { Module::deserialize(&self.pooled.engine, &self.cwasm) }.expect("deserializes")
     }
 
-    pub fn deserialize_file(&self) -> Module {
-        // SAFETY: file written by `new` from this engine's `serialize`.
-        unsafe { Module::deserialize_file(&self.pooled.engine, &self.cwasm_path) }
-            .expect("deserializes")
+    /// The compiled module's file, once its digest is checked.
+    pub fn verified_file(&self) -> Result<VerifiedFile<'_>> {
+        let bytes = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.cwasm_path)
+            .and_then(|mut f| {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut b).map(|_| b)
+            })
+            .map_err(|e| anyhow!("cannot read {}: {e}", self.cwasm_path.display()))?;
+        if blake3::hash(&bytes) != self.cwasm_digest {
+            bail!(
+                "{} changed since it was written: not loaded",
+                self.cwasm_path.display()
+            );
+        }
+        Ok(VerifiedFile { ladder: self })
+    }
+
+    /// Loads the module from its file, once its digest is checked.
+    pub fn deserialize_file(&self) -> Result<Module> {
+        Ok(self.verified_file()?.load())
     }
 
     pub fn instance_pre(&self) -> InstancePre<GuestState> {
@@ -151,24 +182,113 @@ impl Ladder {
         d
     }
 
-    /// Times one step once.
-    pub async fn time(&self, step: LadderStep) -> Duration {
+    /// Times one step once (the check of the file's digest before `deserialize-file` is not
+    /// timed).
+    pub async fn time(&self, step: LadderStep) -> Result<Duration> {
+        let file = match step {
+            LadderStep::DeserializeFile => Some(self.verified_file()?),
+            _ => None,
+        };
         let t = Instant::now();
         match step {
             LadderStep::Compile => drop(self.compile()),
             LadderStep::Deserialize => drop(self.deserialize()),
-            LadderStep::DeserializeFile => drop(self.deserialize_file()),
+            LadderStep::DeserializeFile => drop(file.expect("verified above").load()),
             LadderStep::InstancePre => drop(self.instance_pre()),
             LadderStep::InstantiateOndemand => self.instantiate(false).await,
             LadderStep::InstantiatePooled => self.instantiate(true).await,
-            LadderStep::RunFresh => return self.run_fresh().await,
-            LadderStep::RunPrewarmed => return self.run_prewarmed().await,
+            LadderStep::RunFresh => return Ok(self.run_fresh().await),
+            LadderStep::RunPrewarmed => return Ok(self.run_prewarmed().await),
         }
-        t.elapsed()
+        Ok(t.elapsed())
     }
 }
-impl Drop for Ladder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.cwasm_path);
+
+/// The ladder's compiled-module file, its digest checked.
+pub struct VerifiedFile<'a> {
+    ladder: &'a Ladder,
+}
+
+impl VerifiedFile<'_> {
+    pub fn load(self) -> Module {
+        // SAFETY: the file was written by `Ladder::new` from this engine's `serialize`, in a
+        // private folder, and its digest matched just before.
+        unsafe { Module::deserialize_file(&self.ladder.pooled.engine, &self.ladder.cwasm_path) }
+            .expect("deserializes")
+    }
+}
+
+/// Writes `bytes` to a new file at `path`: created exclusively, no link followed, mode 0600.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| anyhow!("cannot create {}: {e}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop_command() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{}\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_planted_where_the_module_used_to_go_is_not_followed() {
+        let wasm = noop_command();
+        let victim_dir = tempfile::tempdir().unwrap();
+        let victim = victim_dir.path().join("victim");
+        std::fs::write(&victim, b"not yours").unwrap();
+        // Where the module file used to be written, predictably.
+        let old = std::env::temp_dir().join(format!(
+            "wow-ladder-{}-{}.cwasm",
+            std::process::id(),
+            blake3::hash(&wasm).to_hex()
+        ));
+        let _ = std::fs::remove_file(&old);
+        std::os::unix::fs::symlink(&victim, &old).unwrap();
+        let ladder = Ladder::new(&wasm, "{}").await.unwrap();
+        ladder.time(LadderStep::DeserializeFile).await.unwrap();
+        drop(ladder);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"not yours");
+        assert!(std::fs::symlink_metadata(&old).is_ok_and(|m| m.file_type().is_symlink()));
+        std::fs::remove_file(&old).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tampered_module_file_is_not_loaded() {
+        let ladder = Ladder::new(&noop_command(), "{}").await.unwrap();
+        ladder.deserialize_file().unwrap();
+        let mode = std::fs::metadata(ladder._dir.path()).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o700
+        );
+        let mut bytes = std::fs::read(&ladder.cwasm_path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&ladder.cwasm_path, &bytes).unwrap();
+        let e = ladder.time(LadderStep::DeserializeFile).await.unwrap_err();
+        assert!(
+            e.to_string().contains("changed since it was written"),
+            "{e}"
+        );
+        assert!(ladder.deserialize_file().is_err());
     }
 }

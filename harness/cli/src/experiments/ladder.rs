@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
         for rep in 0..spec.repetitions {
             for &step in STEPS {
                 ctx.rec.cancel.check()?;
-                let d = ladder.time(step).await;
+                let d = ladder.time(step).await?;
                 ctx.rec.latency(&s, 1, rep, step.as_str(), d)?;
                 bar.inc(1);
             }
