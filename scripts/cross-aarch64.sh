@@ -22,9 +22,9 @@
 #              of `cargo run -p wowbench`.
 #
 # Needs the aarch64-unknown-linux-musl Rust target (rust-toolchain.toml lists it) and, for the C
-# parts of wasmtime and blake3, Debian's gcc-aarch64-linux-gnu (installed here when missing and
-# running as root). Binaries link with rust-lld; cargo output goes to target/aarch64 so the
-# shared target/ is not invalidated.
+# parts of wasmtime and blake3, Debian's gcc-aarch64-linux-gnu (installed here when missing, with
+# sudo when not root; scripts/lib/apt.sh). Binaries link with rust-lld; cargo output goes to
+# target/aarch64 so the shared target/ is not invalidated.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,15 +60,15 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 started=$SECONDS
 
-# The cross C compiler for wasmtime's and blake3's C and assembly parts.
-if [[ $(uname -m) != aarch64 ]] && ! command -v aarch64-linux-gnu-gcc > /dev/null; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get > /dev/null; then
-        say "installing gcc-aarch64-linux-gnu"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu > /dev/null
-    else
-        die "aarch64-linux-gnu-gcc is missing: apt-get install gcc-aarch64-linux-gnu (as root)"
-    fi
+# The cross C compiler for wasmtime's and blake3's C and assembly parts, and `file` for the
+# check of the outputs.
+# shellcheck source=lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+if [[ $(uname -m) == aarch64 ]]; then
+    need_packages file:file || die "the build needs the package above"
+else
+    need_packages aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu file:file ||
+        die "the cross build needs the packages above"
 fi
 if command -v rustup > /dev/null && ! (cd "$ROOT" && rustup target list --installed) | grep -qx "$TARGET"; then
     say "adding the Rust target $TARGET"
@@ -128,7 +128,6 @@ if [[ $PROFILE == debug ]]; then
 fi
 
 # Every executable must be a static aarch64 ELF: a board has no musl loader and no libc to match.
-command -v file > /dev/null || die "'file' is needed to check the binaries (apt-get install file)"
 bad=0
 for f in "$OUT"/bin/* "$OUT/artifacts/$TARGET"/*; do
     desc=$(file -b "$f")

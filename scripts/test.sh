@@ -8,17 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
-if ((${#need[@]})); then
-    echo "installing ${need[*]} (Debian packages the tests need)" >&2
-    sudo_=""
-    [ "$(id -u)" -eq 0 ] || sudo_="sudo"
-    $sudo_ apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source scripts/lib/apt.sh
+need_packages chromium:chromium qemu-aarch64-static:qemu-user-static \
+    aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
 
 if ! docker info >/dev/null 2>&1; then
     echo "error: the Docker engine is not reachable; the Docker tests need it (start dockerd)" >&2
