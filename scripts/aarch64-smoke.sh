@@ -129,12 +129,8 @@ else
     fi
     say "cross-building wow-runtime for $TARGET (debug) in $TARGET_DIR"
     t0=$SECONDS
-    if [[ $HOST_ARCH != aarch64 ]]; then
-        export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
-        export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
-    fi
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-        cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p wow-runtime \
+    # The linker and the cross C compiler come from .cargo/config.toml.
+    cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p wow-runtime \
         --target "$TARGET" --target-dir "$TARGET_DIR" ||
         fail "the aarch64 cross build of wow-runtime failed"
     BIN=$TARGET_DIR/$TARGET/debug/wow-runtime

@@ -23,8 +23,9 @@
 #
 # Needs the aarch64-unknown-linux-musl Rust target (rust-toolchain.toml lists it) and, for the C
 # parts of wasmtime and blake3, Debian's gcc-aarch64-linux-gnu (installed here when missing, with
-# sudo when not root; scripts/lib/apt.sh). Binaries link with rust-lld; cargo output goes to
-# target/aarch64 so the shared target/ is not invalidated.
+# sudo when not root; scripts/lib/apt.sh). The linker (rust-lld) and the cross C compiler are set
+# in .cargo/config.toml; cargo output goes to target/aarch64 so the shared target/ is not
+# invalidated.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -64,21 +65,13 @@ started=$SECONDS
 # check of the outputs.
 # shellcheck source=lib/apt.sh
 source "$ROOT/scripts/lib/apt.sh"
-if [[ $(uname -m) == aarch64 ]]; then
-    need_packages file:file || die "the build needs the package above"
-else
-    need_packages aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu file:file ||
-        die "the cross build needs the packages above"
-fi
+cross_gcc=gcc-aarch64-linux-gnu
+[[ $(uname -m) == aarch64 ]] && cross_gcc=gcc # the native gcc answers to aarch64-linux-gnu-gcc
+need_packages aarch64-linux-gnu-gcc:$cross_gcc file:file ||
+    die "the cross build needs the packages above"
 if command -v rustup > /dev/null && ! (cd "$ROOT" && rustup target list --installed) | grep -qx "$TARGET"; then
     say "adding the Rust target $TARGET"
     (cd "$ROOT" && rustup target add "$TARGET")
-fi
-
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
-if [[ $(uname -m) != aarch64 ]]; then
-    export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
-    export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
 fi
 
 profile_flag=()
