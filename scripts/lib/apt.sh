@@ -5,7 +5,7 @@
 # installs (apt-get update, then apt-get install) the PACKAGE of every COMMAND that is not on
 # PATH, with sudo when not running as root; returns non-zero, saying what to install, when that is
 # not possible (no apt-get, or not root and no sudo) or the installation fails.
-# Example: need_packages qemu-aarch64-static:qemu-user-static aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+# Example: need_packages qemu-aarch64-static:qemu-user-static file:file
 
 need_packages() {
     local pair missing=()
@@ -30,7 +30,8 @@ need_packages() {
     fi
     printf 'installing %s (Debian packages needed here)\n' "${missing[*]}" >&2
     "${sudo_[@]}" apt-get update -qq &&
-        "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null ||
+        "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq "${missing[@]}" > /dev/null ||
         {
             printf 'error: apt-get install %s failed\n' "${missing[*]}" >&2
             return 1
