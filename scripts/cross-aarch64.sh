@@ -12,11 +12,15 @@
 #   <out>/BUILD-INFO                                     what was built, from which commit
 #
 # Usage: scripts/cross-aarch64.sh [--debug] [--out DIR]
-#   --debug    debug profile for wowbench and wow-runtime (about half the build time; fine for
-#              CI smoke tests, not for measurements). The workloads and the action proxy
-#              (artifacts/, and bin/wow-proxy copied from there) are always release builds, as
-#              `wowbench build` makes them on x86.
-#   --out DIR  destination (default: target/aarch64/dist, or target/aarch64/dist-debug)
+#        scripts/cross-aarch64.sh --runtime-only [--debug]
+#   --debug         debug profile for wowbench and wow-runtime (about half the build time; fine
+#                   for CI smoke tests, not for measurements). The workloads and the action proxy
+#                   (artifacts/, and bin/wow-proxy copied from there) are always release builds,
+#                   as `wowbench build` makes them on x86.
+#   --out DIR       destination (default: target/aarch64/dist, or target/aarch64/dist-debug)
+#   --runtime-only  build only wow-runtime (into target/aarch64/aarch64-unknown-linux-musl/
+#                   <profile>), no folder: what the ARM smoke test (harness/cli/tests/aarch64/)
+#                   runs under qemu after `--runtime-only --debug`
 #
 # Environment: WOWBENCH_HOST_BIN  a host (x86_64) wowbench to build the artifacts with, instead
 #              of `cargo run -p wowbench`.
@@ -33,6 +37,7 @@ TARGET=aarch64-unknown-linux-musl
 TARGET_DIR=${WOWBENCH_AARCH64_TARGET_DIR:-$ROOT/target/aarch64}
 PROFILE=release
 OUT=
+RUNTIME_ONLY=0
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -41,6 +46,7 @@ usage() {
 while [[ $# -gt 0 ]]; do
     case $1 in
         --debug) PROFILE=debug ;;
+        --runtime-only) RUNTIME_ONLY=1 ;;
         --out)
             [[ $# -ge 2 ]] || { echo "error: --out needs a folder" >&2; exit 2; }
             OUT=$2
@@ -76,6 +82,15 @@ fi
 
 profile_flag=()
 [[ $PROFILE == release ]] && profile_flag=(--release)
+
+if [[ $RUNTIME_ONLY -eq 1 ]]; then
+    say "building wow-runtime for $TARGET ($PROFILE) in $TARGET_DIR"
+    cargo build "${profile_flag[@]}" --manifest-path "$ROOT/Cargo.toml" \
+        --target "$TARGET" --target-dir "$TARGET_DIR" -p wow-runtime
+    say "built in $((SECONDS - started)) s"
+    echo "$TARGET_DIR/$TARGET/$PROFILE/wow-runtime"
+    exit 0
+fi
 
 say "building wowbench and wow-runtime for $TARGET ($PROFILE) in $TARGET_DIR"
 t0=$SECONDS

@@ -22,4 +22,6 @@ status=0
 cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
 cargo test -p wow-runtime -p wow-proxy --test hostile -- --nocapture || status=$?
 [ "$status" -eq 0 ] || exit "$status"
-scripts/aarch64-smoke.sh
+# The ARM smoke test: the aarch64 executor under qemu, cross-built first.
+scripts/cross-aarch64.sh --runtime-only --debug >/dev/null
+cargo test -p wowbench --test aarch64 -- --ignored --nocapture
