@@ -402,7 +402,7 @@ impl Executor {
         let out = stdout.contents();
         let err = stderr.contents();
         let (logs, result) = wow_protocol::parse_output(&out);
-        self.write_logs(req.activation_id(), logs, &err);
+        self.write_logs(&req.log_id(), logs, &err);
 
         let failure = match outcome {
             Err(_elapsed) => Some(Failure::Timeout {

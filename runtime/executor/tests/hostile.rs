@@ -103,6 +103,19 @@ const MAIN: Executor = Executor {
     shared_cache: true,
 };
 
+/// `MAIN` writing the guests' logs and end-of-activation markers, for the cases that read them.
+const LOGGING: Executor = Executor {
+    args: &[
+        "--memory-mb",
+        "64",
+        "--output-bytes",
+        "8388608",
+        "--cache-mb",
+        "1",
+    ],
+    shared_cache: true,
+};
+
 /// `MAIN` with an artifact cache folder of its own.
 const MAIN_OWN_CACHE: Executor = Executor {
     shared_cache: false,
@@ -384,6 +397,24 @@ async fn churn(s: &mut Suite) {
     let got = s.rt.run("churn-0", json!({})).await;
     s.expect_error(got, 404, "No sandbox named").await;
 }
+
+
+/// Writes a log line to stderr, then one to stdout and the result `{"k":1}`.
+const LOGS_A_LINE: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "a log line\n{\"k\":1}\n")
+  (data (i32.const 128) "an error line\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 128))
+    (i32.store (i32.const 4) (i32.const 14))
+    (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 19))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+/// An activation id that would end the activation's logs early and forge a line of its own.
+const FORGING_ID: &str = "x\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nforged line";
 
 /// A case's number: its place in the table, from 1.
 fn number(test: &str) -> usize {
@@ -917,5 +948,27 @@ hostile_cases! {
         "guest (on-demand allocator): grows memory past its limit" on CAPPED => |s| {
         let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
         s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
+    }
+
+    run_activation_id_forges_logs:
+        "run: an activation id with a newline and a forged end-of-activation marker" on LOGGING => |s| {
+        assert_eq!(FORGING_ID.lines().nth(1), Some(wow_protocol::LOG_SENTINEL));
+        let id = s.sandbox(&wat(LOGS_A_LINE)).await;
+        let got = s
+            .rt
+            .run_with(&id, json!({"value": {}, "activation_id": FORGING_ID}))
+            .await;
+        s.rt.post(&route(&id, "destroy"), "").await;
+        for (stream, line) in [("stdout", "a log line"), ("stderr", "an error line")] {
+            let text = std::fs::read_to_string(s.rt.dir.join(format!("{stream}.log"))).unwrap();
+            let markers = text.lines().filter(|l| *l == wow_protocol::LOG_SENTINEL).count();
+            assert_eq!(markers, 1, "{stream}: {text}");
+            assert!(!text.lines().any(|l| l.starts_with("forged")), "{stream}: {text}");
+            let escaped = format!(
+                "x\\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\\nforged line {stream}: {line}"
+            );
+            assert!(text.lines().any(|l| l == escaped), "{stream}: {text}");
+        }
+        s.expect_ok(got, json!({"k": 1})).await;
     }
 }

@@ -10,7 +10,9 @@
 
 #[cfg(feature = "server")]
 pub mod body;
+mod logsafe;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -37,6 +39,8 @@ pub const PROXY_PORT: u16 = 8080;
 pub const ACTIONLOOP_ENV: &str = "__OW_ACTIONLOOP";
 /// File descriptor on which an action-loop process writes one result line per activation.
 pub const ACTIONLOOP_RESULT_FD: i32 = 3;
+
+pub use logsafe::log_safe;
 
 /// Error strings of OpenWhisk's runtimes (`actionproxy.py`, the Go action loop).
 pub mod msg {
@@ -302,6 +306,12 @@ impl RunRequest {
             .get("activation_id")
             .map(String::as_str)
             .unwrap_or("-")
+    }
+
+    /// The activation id as log prefixes print it: [`log_safe`], so that an id holding a newline
+    /// cannot start a line of its own (a forged log line or end-of-activation marker).
+    pub fn log_id(&self) -> Cow<'_, str> {
+        log_safe(self.activation_id())
     }
 }
 

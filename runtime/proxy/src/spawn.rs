@@ -28,7 +28,7 @@ enum End {
 }
 
 pub async fn run(action: &Installed, req: &RunRequest, limits: &Limits) -> Outcome {
-    let id = req.activation_id();
+    let id = &*req.log_id();
     let started = Instant::now();
     let mut sigchld = process::child_signal();
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Proxy, Reply, alive, deadline_in};
+use common::{Proxy, Reply, SENTINEL, alive, deadline_in};
 use serde_json::{Value, json};
 use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, msg};
 
@@ -242,6 +242,61 @@ async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
             json!({"deadline": deadline_in(ms), "activation_id": mode}),
         )
         .await
+}
+
+
+/// Writes a log line to stdout and stderr, then echoes its parameters.
+const LOGS_A_LINE: &str = r#"#!/bin/sh
+read -r p
+echo 'a log line'
+echo 'an error line' >&2
+printf '%s\n' "$p"
+"#;
+/// The action-loop counterpart: per envelope, a log line per stream, then its `value` on fd 3.
+const LOOP_LOGS_A_LINE: &str = r#"#!/bin/sh
+while IFS= read -r line; do
+  echo 'a log line'
+  echo 'an error line' >&2
+  printf '%s\n' "$line" | sed 's/^{"value":\(.*\),"activation_id".*$/\1/;s/^{"value":\(.*\)}$/\1/' >&3
+done
+"#;
+/// An activation id that would end the activation's logs early and forge a line of its own.
+const FORGING_ID: &str = "x\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nforged line";
+
+/// Runs `script` (as `mode`) once with [`FORGING_ID`] and checks the proxy's logs: one end
+/// marker per stream, no forged line, the id escaped in the prefix. Returns the proxy (serving
+/// the echo) and the run's answer.
+async fn forged_logs(mode: &str, script: &str) -> (Proxy, Reply) {
+    assert_eq!(FORGING_ID.lines().nth(1), Some(SENTINEL));
+    let proxy = Proxy::start(&["--exec-mode", mode]);
+    assert_eq!(proxy.init_script(script, json!({})).await.status, 200);
+    let got = proxy
+        .run(json!({}), json!({"activation_id": FORGING_ID}))
+        .await;
+    // The marker as a line of its own on both streams: the activation's logs are all written.
+    // (`wait_logs` would stop at the escaped id, which holds the marker's text.)
+    let start = Instant::now();
+    while ![proxy.stdout(), proxy.stderr()]
+        .iter()
+        .all(|text| text.lines().any(|l| l == SENTINEL))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no end marker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (stream, text, line) in [
+        ("stdout", proxy.stdout(), "a log line"),
+        ("stderr", proxy.stderr(), "an error line"),
+    ] {
+        let markers = text.lines().filter(|l| *l == SENTINEL).count();
+        assert_eq!(markers, 1, "{stream}: {text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("forged")),
+            "{stream}: {text}"
+        );
+        let escaped = format!("[x\\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\\nforged line] {line}");
+        assert!(text.lines().any(|l| l == escaped), "{stream}: {text}");
+    }
+    (proxy, got)
 }
 
 /// A case's number: its place in the table, from 1.
@@ -644,5 +699,17 @@ hostile_cases! {
         let proxy = loop_proxy().await;
         let got = mode(&proxy, "longline", 60_000).await;
         s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
+    }
+
+    run_activation_id_forges_logs:
+        "run: an activation id with a newline and a forged end-of-activation marker" => |s| {
+        let (proxy, got) = forged_logs("spawn", LOGS_A_LINE).await;
+        s.expect_ok(&proxy, got, json!({})).await;
+    }
+
+    actionloop_activation_id_forges_logs:
+        "actionloop: an activation id with a newline and a forged end-of-activation marker" => |s| {
+        let (proxy, got) = forged_logs("actionloop", LOOP_LOGS_A_LINE).await;
+        s.expect_ok(&proxy, got, json!({})).await;
     }
 }
