@@ -348,8 +348,7 @@ impl Executor {
 
         let stdout = MemoryOutputPipe::new(action.limits.stdout_bytes);
         let stderr = MemoryOutputPipe::new(action.limits.stderr_bytes);
-        let mut ctx_env = action.env.clone();
-        ctx_env.extend(req.env_vars());
+        let ctx_env = req.action_env(&action.env);
         let wasi = WasiCtxBuilder::new()
             .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(
                 req.params.get().as_bytes(),

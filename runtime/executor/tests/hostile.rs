@@ -950,6 +950,37 @@ hostile_cases! {
         s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
     }
 
+
+    init_env_reserved_actionloop: "init: env sets __OW_ACTIONLOOP" on MAIN => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(&s.noop),
+            "env": {"A": "1", "__OW_ACTIONLOOP": "1"}}});
+        let got = s.init_body(body.to_string()).await;
+        s.expect_error(got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    init_env_reserved_wait_for_ack: "init: env sets __OW_WAIT_FOR_ACK" on MAIN => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(&s.noop),
+            "env": {"__OW_WAIT_FOR_ACK": "1"}}});
+        let got = s.init_body(body.to_string()).await;
+        s.expect_error(got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_context_reserved_actionloop:
+        "run: context field actionloop (__OW_ACTIONLOOP)" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {}, "actionloop": "1"}).to_string())
+            .await;
+        s.expect_error(got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    run_context_reserved_wait_for_ack:
+        "run: context field Wait_For_Ack (__OW_WAIT_FOR_ACK)" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {}, "Wait_For_Ack": "1"}).to_string())
+            .await;
+        s.expect_error(got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
     run_activation_id_forges_logs:
         "run: an activation id with a newline and a forged end-of-activation marker" on LOGGING => |s| {
         assert_eq!(FORGING_ID.lines().nth(1), Some(wow_protocol::LOG_SENTINEL));

@@ -40,8 +40,7 @@ pub async fn run(action: &Installed, req: &RunRequest, limits: &Limits) -> Outco
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let context = req.env_vars();
-    process::set_env(&mut cmd, action.env.iter().chain(context.iter()));
+    process::set_env(&mut cmd, &req.action_env(&action.env));
 
     let (mut child, mut group) = match process::start(&mut cmd).await {
         Ok(started) => started,

@@ -701,6 +701,33 @@ hostile_cases! {
         s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
     }
 
+
+    init_env_reserved_actionloop: "init: env sets __OW_ACTIONLOOP" => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(ECHO.as_bytes()),
+            "env": {"A": "1", "__OW_ACTIONLOOP": "1"}}});
+        s.bad_init(body.to_string(), 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    init_env_reserved_wait_for_ack: "init: env sets __OW_WAIT_FOR_ACK" => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(ECHO.as_bytes()),
+            "env": {"__OW_WAIT_FOR_ACK": "1"}}});
+        s.bad_init(body.to_string(), 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_context_reserved_actionloop: "run: context field actionloop (__OW_ACTIONLOOP)" => |s| {
+        let proxy = Proxy::start(&[]);
+        assert_eq!(proxy.init_script(ECHO, json!({})).await.status, 200);
+        let got = proxy.run(json!({}), json!({"actionloop": "1"})).await;
+        s.expect_error(&proxy, got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    actionloop_context_reserved_wait_for_ack:
+        "actionloop: context field Wait_For_Ack (__OW_WAIT_FOR_ACK)" => |s| {
+        let proxy = loop_proxy().await;
+        let got = proxy.run(json!({}), json!({"Wait_For_Ack": "1"})).await;
+        s.expect_error(&proxy, got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
     run_activation_id_forges_logs:
         "run: an activation id with a newline and a forged end-of-activation marker" => |s| {
         let (proxy, got) = forged_logs("spawn", LOGS_A_LINE).await;
