@@ -9,6 +9,8 @@
 //! the last line of stdout, everything before it and all of stderr are logs.
 
 #[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
 pub mod body;
 mod logsafe;
 

@@ -225,6 +225,7 @@ impl LoopProc {
             .stderr(Stdio::from(err_w))
             .process_group(0)
             .kill_on_drop(true);
+        process::hide_secrets(&mut cmd);
         process::set_env(&mut cmd, &action.env);
         cmd.env(ACTIONLOOP_ENV, "1");
         let fd = results_w.as_raw_fd();

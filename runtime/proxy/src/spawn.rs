@@ -40,6 +40,7 @@ pub async fn run(action: &Installed, req: &RunRequest, limits: &Limits) -> Outco
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    process::hide_secrets(&mut cmd);
     process::set_env(&mut cmd, &req.action_env(&action.env));
 
     let (mut child, mut group) = match process::start(&mut cmd).await {

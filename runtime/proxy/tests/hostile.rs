@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::{Proxy, Reply, SENTINEL, alive, deadline_in};
 use serde_json::{Value, json};
-use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, msg};
+use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, auth, msg};
 
 /// Misbehaves as its parameters' `mode` says; otherwise echoes them (the `noop`).
 const MODES: &str = r#"#!/bin/sh
@@ -244,6 +244,74 @@ async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
         .await
 }
 
+/// A proxy that requires the bearer token `token` (from a file), with no action yet.
+fn protected_proxy(token: &str) -> Proxy {
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hostile-token-{}-{token}", std::process::id()));
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    Proxy::start(&["--auth-token-file", file.to_str().unwrap()])
+}
+
+/// A request with an `Authorization` header (`None`: without one).
+async fn with_auth(
+    proxy: &Proxy,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: String,
+) -> Reply {
+    let mut request = proxy
+        .client
+        .request(method.parse().unwrap(), format!("{}{path}", proxy.base))
+        .body(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+        headers,
+    }
+}
+
+/// Every route of a protected proxy refuses `auth` (401, `message`) while `/health` answers; the
+/// refused `/init` installed nothing: the right token then installs and runs the echo. Returns
+/// the refused `/init`'s answer, and a proxy without a token, serving the echo, for
+/// `expect_error`'s checks.
+async fn refused_without(auth: Option<&str>, message: &str) -> (Reply, Proxy) {
+    let proxy = protected_proxy("the-right-token");
+    let init = init_body(&b64(ECHO.as_bytes()));
+    let got = with_auth(&proxy, "POST", "/init", auth, init.clone()).await;
+    for (method, path) in [("POST", "/run"), ("GET", "/run"), ("GET", "/no/such/route")] {
+        let r = with_auth(&proxy, method, path, auth, r#"{"value":{}}"#.into()).await;
+        assert_eq!((r.status, r.error()), (401, message), "{method} {path}");
+        assert_eq!(r.headers["www-authenticate"], "Bearer");
+    }
+    assert_eq!(
+        with_auth(&proxy, "GET", "/health", auth, String::new())
+            .await
+            .status,
+        200
+    );
+    let right = Some("Bearer the-right-token");
+    let r = with_auth(&proxy, "POST", "/init", right, init).await;
+    assert_eq!(
+        r.status, 200,
+        "the refused init installed something: {}",
+        r.text
+    );
+    let r = with_auth(&proxy, "POST", "/run", right, r#"{"value":{"k":1}}"#.into()).await;
+    assert_eq!((r.status, &r.body), (200, &json!({"k": 1})), "{}", r.text);
+    assert!(alive(proxy.pid()));
+    let open = Proxy::start(&[]);
+    assert_eq!(open.init_script(ECHO, json!({})).await.status, 200);
+    (got, open)
+}
 
 /// Writes a log line to stdout and stderr, then echoes its parameters.
 const LOGS_A_LINE: &str = r#"#!/bin/sh
@@ -701,6 +769,25 @@ hostile_cases! {
         s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
     }
 
+    auth_no_token: "auth: every route but /health without the bearer token" => |s| {
+        let (got, open) = refused_without(None, auth::MISSING).await;
+        s.expect_error(&open, got, 401, auth::MISSING).await;
+    }
+
+    auth_wrong_token: "auth: a wrong bearer token" => |s| {
+        let (got, open) = refused_without(Some("Bearer the-wrong-token"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
+
+    auth_token_prefix: "auth: the right token cut short" => |s| {
+        let (got, open) = refused_without(Some("Bearer the-right-toke"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
+
+    auth_token_not_bearer: "auth: the right token, not as a bearer token" => |s| {
+        let (got, open) = refused_without(Some("the-right-token"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
 
     init_env_reserved_actionloop: "init: env sets __OW_ACTIONLOOP" => |s| {
         let body = json!({"value": {"binary": true, "code": b64(ECHO.as_bytes()),

@@ -9,4 +9,5 @@ mod env_cases;
 
 mod actionloop;
 mod env;
+mod exposure;
 mod spawn;
