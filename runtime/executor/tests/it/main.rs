@@ -4,7 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../../protocol/tests/shared/env_cases.rs"]
+mod env_cases;
 
+mod env;
 mod isolation;
 mod limits;
 mod protocol;
