@@ -7,7 +7,8 @@
 //! an artifact from another wasmtime version or configuration is never loaded; wasmtime checks
 //! it again on load, and a file that fails to load is deleted and recompiled.
 //!
-//! Concurrent `/init`s of the same new code compile it once: later callers wait for the first.
+//! Concurrent `/init`s of the same new code compile it once: later callers wait for the first,
+//! and a load whose callers all went away still finishes and is cached.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use tokio::sync::OnceCell;
 use wasmtime::{Engine, Module};
 
 use crate::config::CacheConfig;
+use crate::lock::lock;
 
 pub type Digest = [u8; 32];
 
@@ -48,6 +49,8 @@ pub struct CacheStats {
     pub disk_evictions: AtomicU64,
     pub disk_bytes: AtomicU64,
     pub memory_entries: AtomicU64,
+    /// Compiles running now (each holds a compile permit).
+    pub compiling: AtomicU64,
 }
 
 struct MemEntry {
@@ -68,7 +71,22 @@ struct Tiers {
     disk_total: u64,
 }
 
-type Inflight = Arc<OnceCell<std::result::Result<Module, String>>>;
+/// The outcome of one load, shared by every caller that waited for it.
+type Loaded = Option<std::result::Result<(Module, Source), String>>;
+type Loading = tokio::sync::watch::Sender<Loaded>;
+type Inflight = tokio::sync::watch::Receiver<Loaded>;
+
+/// Removes a load from the in-flight table however its task ends.
+struct LeaveInflight<'a> {
+    cache: &'a ArtifactCache,
+    digest: Digest,
+}
+
+impl Drop for LeaveInflight<'_> {
+    fn drop(&mut self) {
+        lock(&self.cache.inflight).remove(&self.digest);
+    }
+}
 
 pub struct ArtifactCache {
     engine: Engine,
@@ -77,6 +95,8 @@ pub struct ArtifactCache {
     max_memory_entries: usize,
     tiers: Mutex<Tiers>,
     inflight: Mutex<HashMap<Digest, Inflight>>,
+    /// Compiles that may run at once: each holds the whole module's IR in memory.
+    compile_gate: Arc<tokio::sync::Semaphore>,
     pub stats: CacheStats,
 }
 
@@ -123,6 +143,9 @@ impl ArtifactCache {
             max_memory_entries: cfg.max_memory_entries.max(1),
             tiers: Mutex::new(tiers),
             inflight: Mutex::new(HashMap::new()),
+            compile_gate: Arc::new(tokio::sync::Semaphore::new(compile_concurrency(
+                cfg.compile_concurrency,
+            ))),
             stats: CacheStats::default(),
         };
         cache.evict_disk();
@@ -136,6 +159,10 @@ impl ArtifactCache {
 
     /// The compiled module for `wasm`, from memory, disk, or by compiling it (off the async
     /// threads). Compile errors come back as text for the caller's init error.
+    ///
+    /// The load runs in a task of its own that outlives its callers: a caller that goes away
+    /// (its client disconnected) leaves the load to finish, to be cached and forgotten from the
+    /// in-flight table, rather than an in-flight entry nobody completes.
     pub async fn get(
         self: &Arc<Self>,
         digest: Digest,
@@ -145,48 +172,69 @@ impl ArtifactCache {
             self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((m, Source::Memory));
         }
-        let cell = {
-            let mut inflight = self.inflight.lock().unwrap();
-            inflight.entry(digest).or_default().clone()
-        };
-        let mut source = Source::Memory;
-        let result = cell
-            .get_or_init(|| {
-                let this = self.clone();
-                let wasm = wasm.clone();
-                let src = &mut source;
-                async move {
-                    let joined =
-                        tokio::task::spawn_blocking(move || this.load_or_compile(digest, &wasm))
-                            .await;
-                    match joined {
-                        Ok(Ok((module, s))) => {
-                            *src = s;
-                            Ok(module)
-                        }
-                        Ok(Err(e)) => Err(e),
-                        Err(e) => Err(format!("compilation task failed: {e}")),
+        let (mut rx, leader) = {
+            let mut inflight = lock(&self.inflight);
+            match inflight.get(&digest) {
+                Some(rx) => (rx.clone(), false),
+                None => {
+                    // A load may have finished since the first look: it caches the module
+                    // before it leaves the in-flight table.
+                    if let Some(m) = self.memory_get(&digest) {
+                        self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok((m, Source::Memory));
                     }
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    inflight.insert(digest, rx.clone());
+                    self.spawn_load(digest, wasm, tx);
+                    (rx, true)
                 }
-            })
-            .await
-            .clone();
-        if let Ok(module) = &result {
-            self.memory_put(digest, module.clone());
-        }
-        self.inflight.lock().unwrap().remove(&digest);
-        let module = result?;
-        match source {
-            Source::Disk => self.stats.disk_hits.fetch_add(1, Ordering::Relaxed),
-            Source::Compiled => self.stats.compiles.fetch_add(1, Ordering::Relaxed),
-            // Another caller loaded it while this one waited: a memory hit for this one.
-            Source::Memory => self.stats.memory_hits.fetch_add(1, Ordering::Relaxed),
+            }
         };
-        Ok((module, source))
+        let loaded = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| "the compilation task ended without a result".to_string())?
+            .clone()
+            .expect("waited for a result");
+        let (module, source) = loaded?;
+        if leader {
+            Ok((module, source))
+        } else {
+            // Another caller loaded it while this one waited: a memory hit for this one.
+            self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+            Ok((module, Source::Memory))
+        }
+    }
+
+    /// Loads or compiles `digest` in a task of its own, caches the result, leaves the
+    /// in-flight table and publishes the result to the waiters, in that order.
+    fn spawn_load(self: &Arc<Self>, digest: Digest, wasm: bytes::Bytes, tx: Loading) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _leave = LeaveInflight {
+                cache: &this,
+                digest,
+            };
+            let result = this.load_or_compile(digest, wasm).await;
+            if let Ok((module, source)) = &result {
+                this.memory_put(digest, module.clone());
+                match source {
+                    Source::Disk => this.stats.disk_hits.fetch_add(1, Ordering::Relaxed),
+                    _ => this.stats.compiles.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            drop(_leave);
+            let _ = tx.send(Some(result));
+        });
+    }
+
+    /// Loads of distinct modules under way (compiling or reading from disk).
+    pub fn inflight(&self) -> usize {
+        lock(&self.inflight).len()
     }
 
     fn memory_get(&self, digest: &Digest) -> Option<Module> {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         t.memory.get_mut(digest).map(|e| {
@@ -196,7 +244,7 @@ impl ArtifactCache {
     }
 
     fn memory_put(&self, digest: Digest, module: Module) {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         t.memory.insert(
@@ -220,31 +268,35 @@ impl ArtifactCache {
             .store(t.memory.len() as u64, Ordering::Relaxed);
     }
 
-    /// Runs on a blocking thread: deserialize from disk, else compile and write to disk.
-    fn load_or_compile(
-        &self,
-        digest: Digest,
-        wasm: &[u8],
-    ) -> std::result::Result<(Module, Source), String> {
-        if let Some(path) = self.disk_path(&digest) {
-            let known = self.tiers.lock().unwrap().disk.contains_key(&digest);
-            if known && path.is_file() {
-                // SAFETY: files in this folder are written only by `store_on_disk` below, from
-                // modules this engine compiled; the folder is private to this user and named by
-                // the engine's compatibility key, and wasmtime re-checks the header on load.
-                match unsafe { Module::deserialize_file(&self.engine, &path) } {
-                    Ok(m) => {
-                        self.touch_disk(&digest);
-                        return Ok((m, Source::Disk));
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "dropping unloadable artifact: {e:#}");
-                        self.forget_disk(&digest);
-                    }
-                }
+    /// Runs on a blocking thread: the module from the disk tier, if there and loadable.
+    fn load_from_disk(&self, digest: Digest) -> Option<Module> {
+        let path = self.disk_path(&digest)?;
+        let known = lock(&self.tiers).disk.contains_key(&digest);
+        if !known || !path.is_file() {
+            return None;
+        }
+        // SAFETY: files in this folder are written only by `store_on_disk` below, from
+        // modules this engine compiled; the folder is private to this user and named by
+        // the engine's compatibility key, and wasmtime re-checks the header on load.
+        match unsafe { Module::deserialize_file(&self.engine, &path) } {
+            Ok(m) => {
+                self.touch_disk(&digest);
+                Some(m)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "dropping unloadable artifact: {e:#}");
+                self.forget_disk(&digest);
+                None
             }
         }
+    }
+
+    /// Runs on a blocking thread, holding a compile permit: compiles, and writes the artifact
+    /// to disk.
+    fn compile(&self, digest: Digest, wasm: &[u8]) -> std::result::Result<Module, String> {
+        self.stats.compiling.fetch_add(1, Ordering::Relaxed);
         let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"));
+        self.stats.compiling.fetch_sub(1, Ordering::Relaxed);
         release_freed_memory();
         let module = module?;
         if let Some(path) = self.disk_path(&digest) {
@@ -257,6 +309,38 @@ impl ArtifactCache {
                 Err(e) => tracing::warn!("cannot serialize artifact: {e:#}"),
             }
         }
+        Ok(module)
+    }
+
+    /// The module from disk, else compiled once a compile permit is free.
+    async fn load_or_compile(
+        self: &Arc<Self>,
+        digest: Digest,
+        wasm: bytes::Bytes,
+    ) -> std::result::Result<(Module, Source), String> {
+        let failed = |e: tokio::task::JoinError| format!("compilation task failed: {e}");
+        if self.dir.is_some() {
+            let this = self.clone();
+            if let Some(m) = tokio::task::spawn_blocking(move || this.load_from_disk(digest))
+                .await
+                .map_err(failed)?
+            {
+                return Ok((m, Source::Disk));
+            }
+        }
+        let permit = self
+            .compile_gate
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let this = self.clone();
+        let module = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            this.compile(digest, &wasm)
+        })
+        .await
+        .map_err(failed)??;
         Ok((module, Source::Compiled))
     }
 
@@ -265,7 +349,7 @@ impl ArtifactCache {
         std::fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
         {
-            let mut t = self.tiers.lock().unwrap();
+            let mut t = lock(&self.tiers);
             t.tick += 1;
             let tick = t.tick;
             if let Some(old) = t.disk.insert(
@@ -285,7 +369,7 @@ impl ArtifactCache {
     }
 
     fn touch_disk(&self, digest: &Digest) {
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
         if let Some(e) = t.disk.get_mut(digest) {
@@ -297,7 +381,7 @@ impl ArtifactCache {
         if let Some(path) = self.disk_path(digest) {
             let _ = std::fs::remove_file(path);
         }
-        let mut t = self.tiers.lock().unwrap();
+        let mut t = lock(&self.tiers);
         if let Some(old) = t.disk.remove(digest) {
             t.disk_total -= old.bytes;
         }
@@ -306,7 +390,7 @@ impl ArtifactCache {
     fn evict_disk(&self) {
         loop {
             let victim = {
-                let t = self.tiers.lock().unwrap();
+                let t = lock(&self.tiers);
                 if t.disk_total <= self.max_disk_bytes {
                     break;
                 }
@@ -326,7 +410,7 @@ impl ArtifactCache {
     }
 
     fn publish_sizes(&self) {
-        let t = self.tiers.lock().unwrap();
+        let t = lock(&self.tiers);
         self.stats.disk_bytes.store(t.disk_total, Ordering::Relaxed);
         self.stats
             .memory_entries
@@ -343,9 +427,16 @@ impl ArtifactCache {
         self.dir.as_deref()
     }
 
+    /// Poisons the cache's locks, for tests of what follows a panic.
+    #[cfg(test)]
+    pub(crate) fn poison_locks(&self) {
+        crate::lock::poison(&self.tiers);
+        crate::lock::poison(&self.inflight);
+    }
+
     /// Entries on disk and their total size, for tests and metrics.
     pub fn disk_usage(&self) -> (usize, u64) {
-        let t = self.tiers.lock().unwrap();
+        let t = lock(&self.tiers);
         (t.disk.len(), t.disk_total)
     }
 }
@@ -357,6 +448,14 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Compiles allowed at once: `configured`, or one per core when 0.
+fn compile_concurrency(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 

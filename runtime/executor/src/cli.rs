@@ -25,6 +25,10 @@ pub struct Args {
     /// Deadline of a run whose request carries none, ms.
     #[arg(long, env = "WOW_RUNTIME_TIMEOUT_MS", default_value_t = 60_000)]
     timeout_ms: u64,
+    /// The longest a run may take whatever deadline its request carries, ms (OpenWhisk's
+    /// maximum action time).
+    #[arg(long, env = "WOW_RUNTIME_MAX_TIMEOUT_MS", default_value_t = 300_000)]
+    max_timeout_ms: u64,
     /// Cap on one run's stdout and on its stderr, bytes.
     #[arg(long, env = "WOW_RUNTIME_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024)]
     output_bytes: usize,
@@ -66,6 +70,13 @@ pub struct Args {
     /// Most sandboxes alive at once.
     #[arg(long, env = "WOW_RUNTIME_MAX_SANDBOXES", default_value_t = 10_000)]
     max_sandboxes: usize,
+    /// Most compiled code all sandboxes may hold, MiB (a module shared by many sandboxes
+    /// counts once); past it `/init` of new code answers 429.
+    #[arg(long, env = "WOW_RUNTIME_CODE_BUDGET_MB", default_value_t = 512)]
+    code_budget_mb: u64,
+    /// Compiles running at once, more wait (default: one per core).
+    #[arg(long, env = "WOW_RUNTIME_COMPILE_CONCURRENCY")]
+    compile_concurrency: Option<usize>,
     /// Do not write guest logs and activation sentinels to stdout/stderr.
     #[arg(long, env = "WOW_RUNTIME_QUIET_GUESTS")]
     quiet_guests: bool,
@@ -81,6 +92,7 @@ impl Args {
             limits: Limits {
                 memory_bytes: self.memory_mb << 20,
                 default_timeout: Duration::from_millis(self.timeout_ms),
+                max_timeout: Duration::from_millis(self.max_timeout_ms),
                 stdout_bytes: self.output_bytes,
                 stderr_bytes: self.output_bytes,
                 concurrency: self.concurrency,
@@ -103,8 +115,10 @@ impl Args {
                 },
                 max_disk_bytes: self.cache_mb << 20,
                 max_memory_entries: default_cache.max_memory_entries,
+                compile_concurrency: self.compile_concurrency.unwrap_or(0),
             },
             max_sandboxes: self.max_sandboxes,
+            code_budget_bytes: self.code_budget_mb << 20,
             guest_logs: !self.quiet_guests,
             ..ExecutorConfig::default()
         }

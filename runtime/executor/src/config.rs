@@ -11,6 +11,9 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Deadline when a `/run` carries none (OpenWhisk's default action timeout: 60 s).
     pub default_timeout: Duration,
+    /// The longest any run may take, whatever deadline its request carries (OpenWhisk's
+    /// maximum action timeout: 300 s), so a far-future deadline cannot hold a core for good.
+    pub max_timeout: Duration,
     /// Cap on what one run may write to stdout (the result line is part of it).
     pub stdout_bytes: usize,
     /// Cap on what one run may write to stderr.
@@ -24,6 +27,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 256 * 1024 * 1024,
             default_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(300),
             stdout_bytes: 16 * 1024 * 1024,
             stderr_bytes: 16 * 1024 * 1024,
             concurrency: 0,
@@ -89,6 +93,8 @@ pub struct CacheConfig {
     pub max_disk_bytes: u64,
     /// Most compiled modules kept in memory (sandboxes hold their own reference).
     pub max_memory_entries: usize,
+    /// Compiles running at once (more wait); 0 = one per core.
+    pub compile_concurrency: usize,
 }
 
 impl Default for CacheConfig {
@@ -97,6 +103,7 @@ impl Default for CacheConfig {
             dir: default_cache_dir(),
             max_disk_bytes: 1 << 30,
             max_memory_entries: 256,
+            compile_concurrency: 0,
         }
     }
 }
@@ -120,6 +127,9 @@ pub struct ExecutorConfig {
     pub cache: CacheConfig,
     /// Most sandboxes alive at once; `/init` of one more is refused with 429.
     pub max_sandboxes: usize,
+    /// Most bytes of compiled code the sandboxes may hold together (each distinct module
+    /// counted once); an `/init` that would pass it is refused with 429.
+    pub code_budget_bytes: u64,
     /// How often the epoch advances: the granularity of deadlines and of the yields that keep a
     /// CPU-bound guest from holding a worker thread.
     pub epoch_tick: Duration,
@@ -149,6 +159,7 @@ impl Default for ExecutorConfig {
             prewarm: PrewarmConfig::default(),
             cache: CacheConfig::default(),
             max_sandboxes: 10_000,
+            code_budget_bytes: 512 << 20,
             epoch_tick: Duration::from_millis(2),
             guest_logs: true,
         }

@@ -116,6 +116,9 @@ fn base_config(_cfg: &ExecutorConfig) -> Config {
     let mut config = Config::new();
     config
         .epoch_interruption(true)
+        // One memory per module: a store's memory cap then bounds all it has (the limiter
+        // counts every memory of a store together as well).
+        .wasm_multi_memory(false)
         .memory_init_cow(true)
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20)

@@ -22,9 +22,11 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wow_protocol::{Failure, InitRequest, LOG_SENTINEL, RunRequest};
 
 use crate::cache::{ArtifactCache, Digest, Source, hex};
+use crate::code::{CodeBudget, CodeCharge};
 use crate::config::{ExecutorConfig, Limits};
 use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
 use crate::guest::{GuestState, new_store};
+use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::prewarm::{ActionPool, Budget, Ready};
 
@@ -40,12 +42,49 @@ pub struct Action {
     pub limits: Limits,
     gate: Option<Arc<Semaphore>>,
     pub pool: ActionPool,
+    /// This sandbox's hold on the compiled-code budget, released with the action.
+    _code: CodeCharge,
 }
 
 #[derive(Default)]
 struct Slot {
     initializing: AtomicBool,
     action: OnceLock<Arc<Action>>,
+}
+
+/// The one `/init` in progress on a sandbox. Dropped before [`InitClaim::complete`] — the init
+/// failed, panicked, or its client went away and the request was cancelled — it reopens the
+/// sandbox for init, and forgets a named sandbox that has no action (the default one stays).
+struct InitClaim<'a> {
+    exec: &'a Executor,
+    sandbox: &'a str,
+    slot: Arc<Slot>,
+    done: bool,
+}
+
+impl InitClaim<'_> {
+    fn complete(mut self, action: Action) {
+        let _ = self.slot.action.set(Arc::new(action));
+        self.done = true;
+    }
+}
+
+impl Drop for InitClaim<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.slot.initializing.store(false, Ordering::Release);
+        if self.sandbox != DEFAULT_SANDBOX {
+            let mut map = lock(&self.exec.sandboxes);
+            if map
+                .get(self.sandbox)
+                .is_some_and(|s| Arc::ptr_eq(s, &self.slot) && s.action.get().is_none())
+            {
+                map.remove(self.sandbox);
+            }
+        }
+    }
 }
 
 /// What `/init` did, reported back to the caller (the harness checks that a "precompiled"
@@ -79,6 +118,8 @@ pub struct Executor {
     /// One permit per pooling-allocator slot, so excess runs wait instead of failing.
     slots: Option<Arc<Semaphore>>,
     pub budget: Budget,
+    /// Compiled code held by sandboxes.
+    pub code: Arc<CodeBudget>,
 }
 
 /// The error a deadline callback raises to stop a guest.
@@ -117,13 +158,14 @@ impl Executor {
             engine,
             allocator,
             engine_key: key,
-            config,
             cache,
             metrics: Metrics::default(),
             linker,
             sandboxes: Mutex::new(HashMap::new()),
             slots,
             budget: Budget::default(),
+            code: CodeBudget::new(config.code_budget_bytes),
+            config,
         });
         if exec.config.prewarm.enabled {
             start_janitor(Arc::downgrade(&exec));
@@ -138,11 +180,18 @@ impl Executor {
         if slot.action.get().is_some() || slot.initializing.swap(true, Ordering::AcqRel) {
             return Err(Failure::Reinit);
         }
-        let result = self.build_action(&req).await;
-        match result {
+        // From here on this call owns the sandbox's init; if it is dropped half-way (the client
+        // went away) the claim reopens the sandbox.
+        let claim = InitClaim {
+            exec: self,
+            sandbox,
+            slot,
+            done: false,
+        };
+        match self.build_action(&req).await {
             Ok((action, source)) => {
                 let digest = hex(&action.digest);
-                let _ = slot.action.set(Arc::new(action));
+                claim.complete(action);
                 match source {
                     Source::Compiled => self.metrics.inits_cold.fetch_add(1, Ordering::Relaxed),
                     _ => self.metrics.inits_warm.fetch_add(1, Ordering::Relaxed),
@@ -155,25 +204,18 @@ impl Executor {
                 })
             }
             Err(f) => {
-                slot.initializing.store(false, Ordering::Release);
                 self.metrics.init_errors.fetch_add(1, Ordering::Relaxed);
-                // A sandbox whose init failed is not kept, unless it is the default one.
-                if sandbox != DEFAULT_SANDBOX {
-                    let mut map = self.sandboxes.lock().unwrap();
-                    if map
-                        .get(sandbox)
-                        .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.action.get().is_none())
-                    {
-                        map.remove(sandbox);
-                    }
-                }
+                drop(claim);
                 Err(f)
             }
         }
     }
 
     fn slot_for_init(&self, sandbox: &str) -> Result<Arc<Slot>, Failure> {
-        let mut map = self.sandboxes.lock().unwrap();
+        if !valid_sandbox_id(sandbox) {
+            return Err(invalid_sandbox_id(sandbox));
+        }
+        let mut map = lock(&self.sandboxes);
         if let Some(s) = map.get(sandbox) {
             return Ok(s.clone());
         }
@@ -219,6 +261,7 @@ impl Executor {
             .await
             .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
         let pre = self.prepare(&module)?;
+        let code = self.code.charge(digest, &module)?;
         let limits = self.config.limits.clone();
         let gate =
             (limits.concurrency > 0).then(|| Arc::new(Semaphore::new(limits.concurrency as usize)));
@@ -235,6 +278,7 @@ impl Executor {
                 limits,
                 gate,
                 pool: ActionPool::default(),
+                _code: code,
             },
             source,
         ))
@@ -269,7 +313,7 @@ impl Executor {
     }
 
     fn action(&self, sandbox: &str) -> Result<Arc<Action>, Failure> {
-        let map = self.sandboxes.lock().unwrap();
+        let map = lock(&self.sandboxes);
         match map.get(sandbox) {
             Some(slot) => slot.action.get().cloned().ok_or(Failure::NotInitialized),
             None if sandbox == DEFAULT_SANDBOX => Err(Failure::NotInitialized),
@@ -279,10 +323,7 @@ impl Executor {
 
     /// `/{sandbox}/destroy`: forgets the sandbox; runs in flight finish normally.
     pub fn destroy(&self, sandbox: &str) -> Result<(), Failure> {
-        let slot = self
-            .sandboxes
-            .lock()
-            .unwrap()
+        let slot = lock(&self.sandboxes)
             .remove(sandbox)
             .ok_or_else(|| Failure::UnknownSandbox(sandbox.to_string()))?;
         if let Some(a) = slot.action.get() {
@@ -292,7 +333,7 @@ impl Executor {
     }
 
     pub fn sandbox_count(&self) -> usize {
-        self.sandboxes.lock().unwrap().len()
+        lock(&self.sandboxes).len()
     }
 
     async fn acquire_slot(&self) -> Option<OwnedSemaphorePermit> {
@@ -322,7 +363,8 @@ impl Executor {
         action: &Arc<Action>,
         req: &RunRequest,
     ) -> Result<RunOutcome, Failure> {
-        let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout);
+        let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout)
+            .min(action.limits.max_timeout);
         if limit.is_zero() {
             // The caller's deadline has passed: answered without running, as the proxy does.
             return Err(Failure::Timeout { limit_ms: 0 });
@@ -543,9 +585,7 @@ impl Executor {
 
     /// Sandboxes' pools, for the janitor.
     fn actions(&self) -> Vec<Arc<Action>> {
-        self.sandboxes
-            .lock()
-            .unwrap()
+        lock(&self.sandboxes)
             .values()
             .filter_map(|s| s.action.get().cloned())
             .collect()
@@ -571,6 +611,22 @@ fn classify_trap(e: &wasmtime::Error, refused: Option<usize>, limits: &Limits) -
         Some(t) => Failure::ActionFailed(format!("The action trapped: {t}.")),
         None => Failure::ActionFailed(format!("The action failed: {e:#}")),
     }
+}
+
+/// Whether `id` can name a sandbox: 1 to 128 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_sandbox_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The 400 for a sandbox id that [`valid_sandbox_id`] refuses.
+pub fn invalid_sandbox_id(id: &str) -> Failure {
+    let shown: String = id.chars().take(40).collect();
+    Failure::BadRequest(format!(
+        "The sandbox id {shown:?} is not valid: 1 to 128 of A-Z a-z 0-9 . _ -."
+    ))
 }
 
 /// Whether a core module has a start section. Reads section headers only; a malformed module is
@@ -610,4 +666,73 @@ fn start_janitor(exec: Weak<Executor>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AllocatorChoice;
+    use crate::lock::poison;
+
+    /// A WASI command that writes `{"ok":true}`; `tag` makes distinct modules.
+    fn ok_module(tag: &str) -> String {
+        let wasm = wat::parse_str(format!(
+            r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{{\"ok\":true}}\n")
+  (@custom "tag" "{tag}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+        ))
+        .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(wasm)
+    }
+
+    async fn init_and_run(exec: &Arc<Executor>, sandbox: &str, tag: &str) {
+        exec.init(
+            sandbox,
+            InitRequest::binary(sandbox, ok_module(tag), Default::default()),
+        )
+        .await
+        .unwrap_or_else(|f| panic!("init {sandbox}: {f}"));
+        let req = RunRequest::parse(br#"{"value": {}}"#).unwrap();
+        let out = exec
+            .run(sandbox, &req)
+            .await
+            .unwrap_or_else(|f| panic!("run {sandbox}: {f}"));
+        assert_eq!(&out.body[..], br#"{"ok":true}"#);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_while_a_lock_is_held_does_not_break_later_requests() {
+        let mut cfg = ExecutorConfig::in_process();
+        cfg.allocator = AllocatorChoice::OnDemand;
+        let exec = Executor::new(cfg).unwrap();
+        init_and_run(&exec, "before", "a").await;
+        exec.prewarm_now("before", 1).await.unwrap();
+
+        poison(&exec.sandboxes);
+        exec.cache.poison_locks();
+        for a in exec.actions() {
+            a.pool.poison_lock();
+        }
+
+        // Every path through the locks still answers: a warm run from the pool, a new
+        // sandbox with new code (compile, in-flight table, memory tier), a memory hit,
+        // the janitor's sweep, destroy, and the gauges.
+        let req = RunRequest::parse(br#"{"value": {}}"#).unwrap();
+        let out = exec.run("before", &req).await.unwrap();
+        assert!(out.prewarmed);
+        init_and_run(&exec, "after", "b").await;
+        init_and_run(&exec, "again", "b").await;
+        for a in exec.actions() {
+            a.pool.roll_window(8, &exec.budget);
+        }
+        exec.destroy("before").unwrap();
+        assert_eq!(exec.sandbox_count(), 2);
+        assert_eq!(exec.cache.inflight(), 0);
+    }
 }

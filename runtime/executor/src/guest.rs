@@ -10,34 +10,72 @@ pub struct GuestState {
     pub limiter: MemoryLimiter,
 }
 
-/// Caps linear memory per instance; remembers a refused growth so the error can say why the
-/// guest died (Rust guests abort when an allocation fails).
+/// Caps the linear memory of a store — all its memories together — and its tables' elements;
+/// remembers a refused growth so the error can say why the guest died (Rust guests abort when an
+/// allocation fails).
 pub struct MemoryLimiter {
     pub max_bytes: usize,
     pub refused: Option<usize>,
+    /// Bytes of all the store's memories now.
+    total: usize,
+    /// The growth last allowed, taken back if the memory then fails to grow.
+    last_growth: usize,
+    /// Elements of all the store's tables now.
+    table_elements: usize,
+}
+
+/// Most table elements a store may hold, all tables together.
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl MemoryLimiter {
+    pub fn new(max_bytes: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            max_bytes,
+            refused: None,
+            total: 0,
+            last_growth: 0,
+            table_elements: 0,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.refused = Some(desired);
+        let growth = desired.saturating_sub(current);
+        let total = self.total.saturating_add(growth);
+        if total > self.max_bytes {
+            self.refused = Some(total);
             return Ok(false);
         }
+        self.total = total;
+        self.last_growth = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.total -= std::mem::take(&mut self.last_growth);
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        let elements = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        if elements > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = elements;
+        Ok(true)
     }
 }
 
@@ -46,14 +84,46 @@ impl ResourceLimiter for MemoryLimiter {
 pub fn new_store(engine: &Engine, memory_bytes: u64) -> Store<GuestState> {
     let state = GuestState {
         wasi: WasiCtxBuilder::new().build_p1(),
-        limiter: MemoryLimiter {
-            max_bytes: memory_bytes as usize,
-            refused: None,
-        },
+        limiter: MemoryLimiter::new(memory_bytes as usize),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
     store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Instance, Module};
+
+    /// Multi-memory is off in the executor's engine; were a store to hold several memories
+    /// anyway, the cap still applies to all of them together.
+    #[test]
+    fn the_cap_covers_all_memories_of_a_store_together() {
+        let mut config = wasmtime::Config::new();
+        config.wasm_multi_memory(true).epoch_interruption(true);
+        let engine = Engine::new(&config).unwrap();
+        let wasm = wat::parse_str(
+            r#"(module (memory $a 16) (memory $b 16)
+              (func (export "grow_a") (param i32) (result i32) (memory.grow $a (local.get 0)))
+              (func (export "grow_b") (param i32) (result i32) (memory.grow $b (local.get 0))))"#,
+        )
+        .unwrap();
+        let module = Module::new(&engine, &wasm).unwrap();
+        // 40 pages: both memories' 32 fit, 9 more do not.
+        let mut store = new_store(&engine, 40 * 65536);
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let grow_a = instance
+            .get_typed_func::<i32, i32>(&mut store, "grow_a")
+            .unwrap();
+        let grow_b = instance
+            .get_typed_func::<i32, i32>(&mut store, "grow_b")
+            .unwrap();
+        assert_eq!(grow_a.call(&mut store, 9).unwrap(), -1, "41 pages in all");
+        assert_eq!(store.data().limiter.refused, Some(41 * 65536));
+        assert_eq!(grow_b.call(&mut store, 8).unwrap(), 16, "40 pages in all");
+        assert_eq!(grow_a.call(&mut store, 1).unwrap(), -1, "41 pages in all");
+    }
 }

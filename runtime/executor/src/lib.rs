@@ -7,11 +7,13 @@
 
 pub mod cache;
 pub mod cli;
+pub mod code;
 pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod guest;
 pub mod ladder;
+mod lock;
 pub mod metrics;
 pub mod prewarm;
 pub mod server;

@@ -27,6 +27,9 @@ pub struct Gauges {
     pub cache_disk_bytes: u64,
     pub cache_disk_evictions: u64,
     pub cache_memory_entries: u64,
+    pub cache_loads_in_flight: u64,
+    pub cache_compiling: u64,
+    pub code_bytes: u64,
 }
 
 impl Metrics {
@@ -125,6 +128,24 @@ impl Metrics {
             "gauge",
             "Compiled modules held in memory by the cache.",
             &[("", g.cache_memory_entries)],
+        );
+        put(
+            "wow_artifact_loads_in_flight",
+            "gauge",
+            "Distinct modules being compiled or read from disk now.",
+            &[("", g.cache_loads_in_flight)],
+        );
+        put(
+            "wow_artifact_compiles_running",
+            "gauge",
+            "Compiles running now (at most --compile-concurrency).",
+            &[("", g.cache_compiling)],
+        );
+        put(
+            "wow_code_bytes",
+            "gauge",
+            "Compiled code held by sandboxes, each distinct module once.",
+            &[("", g.code_bytes)],
         );
         out
     }

@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Instance, Store};
 
 use crate::guest::GuestState;
+use crate::lock::lock;
 
 /// Budget charged per pre-warmed instance.
 pub const INSTANCE_ESTIMATE_BYTES: u64 = 128 * 1024;
@@ -79,7 +80,7 @@ impl ActionPool {
     /// Takes a ready instance, if any. The caller owns its budget charge from here on and must
     /// hand it back with [`ActionPool::release_budget`] semantics via `Budget` (done here).
     pub fn take(&self, budget: &Budget) -> Option<Ready> {
-        let r = self.ready.lock().unwrap().pop_front();
+        let r = lock(&self.ready).pop_front();
         if r.is_some() {
             budget.release(1);
         }
@@ -108,7 +109,7 @@ impl ActionPool {
     }
 
     pub fn len(&self) -> usize {
-        self.ready.lock().unwrap().len()
+        lock(&self.ready).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,7 +121,7 @@ impl ActionPool {
         if !budget.try_charge(limit) {
             return Err(Box::new(r));
         }
-        self.ready.lock().unwrap().push_back(r);
+        lock(&self.ready).push_back(r);
         Ok(())
     }
 
@@ -134,7 +135,7 @@ impl ActionPool {
         self.runs_prev
             .store(self.runs_now.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         let target = self.target(max_per_sandbox);
-        let mut q = self.ready.lock().unwrap();
+        let mut q = lock(&self.ready);
         let mut dropped = 0;
         while q.len() > target {
             q.pop_back();
@@ -147,10 +148,16 @@ impl ActionPool {
         dropped
     }
 
+    /// Poisons the pool's lock, for tests of what follows a panic.
+    #[cfg(test)]
+    pub(crate) fn poison_lock(&self) {
+        crate::lock::poison(&self.ready);
+    }
+
     /// Empties the pool (sandbox destroyed).
     pub fn drain(&self, budget: &Budget) {
         let n = {
-            let mut q = self.ready.lock().unwrap();
+            let mut q = lock(&self.ready);
             let n = q.len();
             q.clear();
             n

@@ -19,7 +19,7 @@ use wow_protocol::auth::{self, Token};
 use wow_protocol::body::BodyError;
 use wow_protocol::{Failure, InitRequest, MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, RunRequest};
 
-use crate::executor::{DEFAULT_SANDBOX, Executor};
+use crate::executor::{DEFAULT_SANDBOX, Executor, invalid_sandbox_id, valid_sandbox_id};
 use crate::metrics::Gauges;
 
 pub fn router(exec: Arc<Executor>) -> Router {
@@ -149,10 +149,16 @@ async fn run_default(State(exec): State<Arc<Executor>>, body: Body) -> Response 
 }
 
 /// The sandbox id of a multi-sandbox route; a path that cannot be one (not UTF-8 once
-/// percent-decoded) is the protocol's 400, not the framework's plain-text one.
+/// percent-decoded, or outside `[A-Za-z0-9._-]{1,128}`) is the protocol's 400, not the
+/// framework's plain-text one.
 fn sandbox_id(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
-    path.map(|Path(id)| id)
-        .map_err(|e| Failure::BadRequest(format!("The sandbox id in the path is not valid: {e}")))
+    let id = path.map(|Path(id)| id).map_err(|e| {
+        Failure::BadRequest(format!("The sandbox id in the path is not valid: {e}"))
+    })?;
+    if !valid_sandbox_id(&id) {
+        return Err(invalid_sandbox_id(&id));
+    }
+    Ok(id)
 }
 
 async fn init_sandbox(
@@ -219,9 +225,11 @@ async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         "limits": {
             "memory_bytes": exec.config.limits.memory_bytes,
             "default_timeout_ms": exec.config.limits.default_timeout.as_millis() as u64,
+            "max_timeout_ms": exec.config.limits.max_timeout.as_millis() as u64,
             "stdout_bytes": exec.config.limits.stdout_bytes,
             "concurrency": exec.config.limits.concurrency,
         },
+        "code_budget_bytes": exec.config.code_budget_bytes,
         "cache_dir": exec.cache.dir().map(|d| d.display().to_string()),
     });
     json(StatusCode::OK, body.to_string())
@@ -240,6 +248,9 @@ async fn metrics(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         cache_disk_bytes: r(&s.disk_bytes),
         cache_disk_evictions: r(&s.disk_evictions),
         cache_memory_entries: r(&s.memory_entries),
+        cache_loads_in_flight: exec.cache.inflight() as u64,
+        cache_compiling: r(&s.compiling),
+        code_bytes: exec.code.bytes.load(Ordering::Relaxed),
     };
     let mut resp = exec.metrics.render(&g).into_response();
     resp.headers_mut().insert(

@@ -137,6 +137,36 @@ const CAPPED: Executor = Executor {
     shared_cache: true,
 };
 
+/// `--max-timeout-ms 500`: every run's deadline is clamped to half a second.
+const CLAMPED: Executor = Executor {
+    args: &["--max-timeout-ms", "500", "--quiet-guests"],
+    shared_cache: true,
+};
+
+/// `--max-timeout-ms 400` under a default timeout of an hour.
+const CLAMPED_DEFAULT: Executor = Executor {
+    args: &[
+        "--max-timeout-ms",
+        "400",
+        "--timeout-ms",
+        "3600000",
+        "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
+/// `--code-budget-mb 1`: a few distinct modules fill the compiled-code budget.
+const CODE_CAPPED: Executor = Executor {
+    args: &["--code-budget-mb", "1", "--quiet-guests"],
+    shared_cache: true,
+};
+
+/// `--compile-concurrency 1`: one compile at a time.
+const ONE_COMPILER: Executor = Executor {
+    args: &["--compile-concurrency", "1", "--quiet-guests"],
+    shared_cache: true,
+};
+
 /// The artifact cache folder the cases' executors share, under the target directory. Executors
 /// index it when they start and tolerate each other's writes and evictions (a missing or
 /// unloadable file is compiled again).
@@ -329,6 +359,77 @@ fn metric(text: &str, name: &str) -> u64 {
 
 fn init_json(code: Value, binary: Value) -> String {
     json!({"value": {"name": "x", "main": "main", "code": code, "binary": binary}}).to_string()
+}
+
+/// A WASI command Cranelift takes seconds to compile: `funcs` functions of `ops` arithmetic
+/// steps each (none of them called), distinct on every call so no cache holds it yet.
+fn slow_to_compile(funcs: usize, ops: usize) -> Vec<u8> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let mut text = format!(
+        "(module (memory (export \"memory\") 1) (@custom \"tag\" \"{}-{nanos}\")\n",
+        unique()
+    );
+    for f in 0..funcs {
+        text.push_str(&format!(
+            "(func $f{f} (param i64) (result i64) (local i64) (local.set 1 (local.get 0))\n"
+        ));
+        for k in 0..ops {
+            text.push_str(&format!(
+                "(local.set 1 (i64.add (i64.mul (local.get 1) (i64.const {})) (i64.rotl (local.get 0) (local.get 1))))\n",
+                2 * k + 3
+            ));
+        }
+        text.push_str("(local.get 1))\n");
+    }
+    text.push_str("(func (export \"_start\")))");
+    wat(&text)
+}
+
+/// Sends `body` to `path` on a raw connection, without reading the answer: the caller hangs
+/// up when it likes by dropping the connection.
+async fn send_raw(rt: &Runtime, path: &str, body: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = rt.url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// `wasm` with a custom section `tag` appended: the same code under another digest.
+fn tagged(wasm: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb(3, &mut payload);
+    payload.extend_from_slice(b"tag");
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// The value of the unlabelled metric `name` now.
+async fn metric_now(rt: &Runtime, name: &str) -> u64 {
+    metric(&rt.get_text("/metrics").await, name)
 }
 
 /// Thousands of distinct modules through a small artifact cache: memory entries and disk bytes
@@ -1105,5 +1206,156 @@ hostile_cases! {
             assert!(text.lines().any(|l| l == escaped), "{stream}: {text}");
         }
         s.expect_ok(got, json!({"k": 1})).await;
+    }
+
+    init_client_hangs_up:
+        "init: the client hangs up while its code compiles" on MAIN => |s| {
+        // The default sandbox, which cannot be destroyed: a wedge there would be for good.
+        let slow = slow_to_compile(3000, 60);
+        let body = json!({"value": {"name": "slow", "main": "main", "binary": true,
+            "code": b64(&slow)}})
+        .to_string();
+        let tcp = send_raw(&s.rt, "/init", &body).await;
+        let t = Instant::now();
+        while metric_now(&s.rt, "wow_artifact_loads_in_flight").await == 0 {
+            assert!(t.elapsed() < Duration::from_secs(60), "the compile never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(tcp);
+        // Once the executor has seen the hang-up, the sandbox takes another init (`noop` is
+        // compiled already, for the bystander) while the abandoned compile still runs.
+        let t = Instant::now();
+        loop {
+            let (st, v) = s.rt.init("", &s.noop).await;
+            if st == 200 {
+                break;
+            }
+            assert_eq!(st, 403, "{v}");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the sandbox stayed claimed by the init whose client left: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            metric_now(&s.rt, "wow_artifact_loads_in_flight").await,
+            1,
+            "the slow compile should still be under way, else this case proves nothing"
+        );
+        // The abandoned compile finishes, is cached and leaves the in-flight table.
+        let t = Instant::now();
+        while metric_now(&s.rt, "wow_artifact_loads_in_flight").await != 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "the in-flight entry of the abandoned compile was never removed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (st, v) = s.rt.init("slow-again", &slow).await;
+        assert_eq!((st, &v["artifact"]), (200, &json!("memory")), "{v}");
+        let got = s.rt.run("", json!({"after": "hang-up"})).await;
+        s.expect_ok(got, json!({"after": "hang-up"})).await;
+    }
+
+    run_deadline_far_future_clamped:
+        "run: a loop with a far-future deadline, clamped to --max-timeout-ms" on CLAMPED => |s| {
+        let t = Instant::now();
+        let got = s.run_guest(&wat(LOOP), json!({}), 24 * 3600 * 1000).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "stopped only after {:?}", t.elapsed());
+        s.expect_error(got, 502, "500 milliseconds").await;
+    }
+
+    run_default_timeout_clamped:
+        "run: a loop under an hour's default timeout, clamped to --max-timeout-ms"
+        on CLAMPED_DEFAULT => |s| {
+        let id = s.sandbox(&wat(LOOP)).await;
+        let t = Instant::now();
+        let got = s.rt.run(&id, json!({})).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "stopped only after {:?}", t.elapsed());
+        s.expect_error(got, 502, "400 milliseconds").await;
+    }
+
+    sandbox_ids_invalid:
+        "init, run, destroy: sandbox ids outside [A-Za-z0-9._-]{1,128}" on MAIN => |s| {
+        let long = "a".repeat(129);
+        for id in [long.as_str(), "bad%20id", "%C3%BC", "a:b", "a%2Fb", "a%00b"] {
+            for op in ["init", "run", "destroy"] {
+                let (st, v) = s.rt.post(&format!("/{id}/{op}"), "{}").await;
+                assert_eq!(st, 400, "{op} of {id:?}: {v}");
+                assert!(v["error"].as_str().unwrap().contains("is not valid"), "{v}");
+            }
+        }
+        let longest = format!("A-z.0_9-{}", "x".repeat(120));
+        let (st, v) = s.rt.init(&longest, &s.noop).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(s.rt.post(&route(&longest, "destroy"), "").await.0, 200);
+        let got = s.rt.init(&long, &s.noop).await;
+        s.expect_error(got, 400, "1 to 128 of A-Z a-z 0-9 . _ -").await;
+    }
+
+    init_past_code_budget:
+        "init: distinct modules past the compiled-code budget" on CODE_CAPPED => |s| {
+        let mut held = Vec::new();
+        let refused = loop {
+            assert!(held.len() < 64, "64 distinct modules fit in a 1 MiB code budget");
+            let wasm = tagged(&s.noop, &unique());
+            let id = format!("code-{}", unique());
+            let got = s.rt.init(&id, &wasm).await;
+            if got.0 != 200 {
+                break got;
+            }
+            held.push(id);
+        };
+        assert!(!held.is_empty(), "nothing fitted: {refused:?}");
+        // Code a live sandbox holds already costs nothing more.
+        let (st, v) = s.rt.init("shares-the-bystanders-code", &s.noop).await;
+        assert_eq!(st, 200, "{v}");
+        // Destroyed sandboxes give their code back.
+        for id in &held {
+            assert_eq!(s.rt.post(&route(id, "destroy"), "").await.0, 200);
+        }
+        let (st, v) = s.rt.init("fits-again", &tagged(&s.noop, &unique())).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(s.rt.post("/fits-again/destroy", "").await.0, 200);
+        s.expect_error(refused, 429, "code budget of 1048576 bytes").await;
+    }
+
+    init_compiles_wait_their_turn:
+        "init: three slow compiles at once under --compile-concurrency 1" on ONE_COMPILER => |s| {
+        let inits = (0..3).map(|i| {
+            let wasm = slow_to_compile(600, 60);
+            let rt = &s.rt;
+            async move { rt.init(&format!("slow-{i}"), &wasm).await }
+        });
+        let watch = async {
+            let (mut running, mut loading) = (0, 0);
+            let t = Instant::now();
+            while loading < 3 || metric_now(&s.rt, "wow_artifact_loads_in_flight").await > 0 {
+                assert!(t.elapsed() < Duration::from_secs(120), "{running} {loading}");
+                let text = s.rt.get_text("/metrics").await;
+                running = running.max(metric(&text, "wow_artifact_compiles_running"));
+                loading = loading.max(metric(&text, "wow_artifact_loads_in_flight"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (running, loading)
+        };
+        let (results, (running, loading)) = tokio::join!(join_all(inits), watch);
+        for (st, v) in &results {
+            assert_eq!(*st, 200, "{v}");
+        }
+        assert_eq!((running, loading), (1, 3), "most compiles running, loads under way");
+        let id = s.sandbox(&s.noop).await;
+        let got = s.rt.run(&id, json!({"compiled": "in turn"})).await;
+        s.expect_ok(got, json!({"compiled": "in turn"})).await;
+    }
+
+    on_demand_init_two_memories:
+        "init (on-demand allocator): a module with two memories" on CAPPED => |s| {
+        // Each under the cap, together over it: refused before it can run.
+        let two = wat(
+            r#"(module (memory (export "memory") 1000) (memory 1000) (func (export "_start")))"#,
+        );
+        let got = s.init_body(init_json(json!(b64(&two)), json!(true))).await;
+        s.expect_error(got, 502, "multiple memories").await;
     }
 }
