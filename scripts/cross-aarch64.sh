@@ -12,19 +12,24 @@
 #   <out>/BUILD-INFO                                     what was built, from which commit
 #
 # Usage: scripts/cross-aarch64.sh [--debug] [--out DIR]
-#   --debug    debug profile for wowbench and wow-runtime (about half the build time; fine for
-#              CI smoke tests, not for measurements). The workloads and the action proxy
-#              (artifacts/, and bin/wow-proxy copied from there) are always release builds, as
-#              `wowbench build` makes them on x86.
-#   --out DIR  destination (default: target/aarch64/dist, or target/aarch64/dist-debug)
+#        scripts/cross-aarch64.sh --runtime-only [--debug]
+#   --debug         debug profile for wowbench and wow-runtime (about half the build time; fine
+#                   for CI smoke tests, not for measurements). The workloads and the action proxy
+#                   (artifacts/, and bin/wow-proxy copied from there) are always release builds,
+#                   as `wowbench build` makes them on x86.
+#   --out DIR       destination (default: target/aarch64/dist, or target/aarch64/dist-debug)
+#   --runtime-only  build only wow-runtime (into target/aarch64/aarch64-unknown-linux-musl/
+#                   <profile>), no folder: what the ARM smoke test (harness/cli/tests/aarch64/)
+#                   runs under qemu after `--runtime-only --debug`
 #
 # Environment: WOWBENCH_HOST_BIN  a host (x86_64) wowbench to build the artifacts with, instead
 #              of `cargo run -p wowbench`.
 #
 # Needs the aarch64-unknown-linux-musl Rust target (rust-toolchain.toml lists it) and, for the C
-# parts of wasmtime and blake3, Debian's gcc-aarch64-linux-gnu (installed here when missing and
-# running as root). Binaries link with rust-lld; cargo output goes to target/aarch64 so the
-# shared target/ is not invalidated.
+# parts of wasmtime and blake3, Debian's gcc-aarch64-linux-gnu (installed here when missing, with
+# sudo when not root; scripts/lib/apt.sh). The linker (rust-lld) and the cross C compiler are set
+# in .cargo/config.toml; cargo output goes to target/aarch64 so the shared target/ is not
+# invalidated.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +37,7 @@ TARGET=aarch64-unknown-linux-musl
 TARGET_DIR=${WOWBENCH_AARCH64_TARGET_DIR:-$ROOT/target/aarch64}
 PROFILE=release
 OUT=
+RUNTIME_ONLY=0
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -40,6 +46,7 @@ usage() {
 while [[ $# -gt 0 ]]; do
     case $1 in
         --debug) PROFILE=debug ;;
+        --runtime-only) RUNTIME_ONLY=1 ;;
         --out)
             [[ $# -ge 2 ]] || { echo "error: --out needs a folder" >&2; exit 2; }
             OUT=$2
@@ -60,29 +67,30 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 started=$SECONDS
 
-# The cross C compiler for wasmtime's and blake3's C and assembly parts.
-if [[ $(uname -m) != aarch64 ]] && ! command -v aarch64-linux-gnu-gcc > /dev/null; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get > /dev/null; then
-        say "installing gcc-aarch64-linux-gnu"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu > /dev/null
-    else
-        die "aarch64-linux-gnu-gcc is missing: apt-get install gcc-aarch64-linux-gnu (as root)"
-    fi
-fi
+# The cross C compiler for wasmtime's and blake3's C and assembly parts, and `file` for the
+# check of the outputs.
+# shellcheck source=lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+cross_gcc=gcc-aarch64-linux-gnu
+[[ $(uname -m) == aarch64 ]] && cross_gcc=gcc # the native gcc answers to aarch64-linux-gnu-gcc
+need_packages aarch64-linux-gnu-gcc:$cross_gcc file:file ||
+    die "the cross build needs the packages above"
 if command -v rustup > /dev/null && ! (cd "$ROOT" && rustup target list --installed) | grep -qx "$TARGET"; then
     say "adding the Rust target $TARGET"
     (cd "$ROOT" && rustup target add "$TARGET")
 fi
 
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
-if [[ $(uname -m) != aarch64 ]]; then
-    export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
-    export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
-fi
-
 profile_flag=()
 [[ $PROFILE == release ]] && profile_flag=(--release)
+
+if [[ $RUNTIME_ONLY -eq 1 ]]; then
+    say "building wow-runtime for $TARGET ($PROFILE) in $TARGET_DIR"
+    cargo build "${profile_flag[@]}" --manifest-path "$ROOT/Cargo.toml" \
+        --target "$TARGET" --target-dir "$TARGET_DIR" -p wow-runtime
+    say "built in $((SECONDS - started)) s"
+    echo "$TARGET_DIR/$TARGET/$PROFILE/wow-runtime"
+    exit 0
+fi
 
 say "building wowbench and wow-runtime for $TARGET ($PROFILE) in $TARGET_DIR"
 t0=$SECONDS
@@ -128,7 +136,6 @@ if [[ $PROFILE == debug ]]; then
 fi
 
 # Every executable must be a static aarch64 ELF: a board has no musl loader and no libc to match.
-command -v file > /dev/null || die "'file' is needed to check the binaries (apt-get install file)"
 bad=0
 for f in "$OUT"/bin/* "$OUT/artifacts/$TARGET"/*; do
     desc=$(file -b "$f")

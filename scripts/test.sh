@@ -8,17 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
-if ((${#need[@]})); then
-    echo "installing ${need[*]} (Debian packages the tests need)" >&2
-    sudo_=""
-    [ "$(id -u)" -eq 0 ] || sudo_="sudo"
-    $sudo_ apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source scripts/lib/apt.sh
+need_packages chromium:chromium qemu-aarch64-static:qemu-user-static \
+    aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
 
 if ! docker info >/dev/null 2>&1; then
     echo "error: the Docker engine is not reachable; the Docker tests need it (start dockerd)" >&2
@@ -30,4 +22,6 @@ status=0
 cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
 cargo test -p wow-runtime -p wow-proxy --test hostile -- --nocapture || status=$?
 [ "$status" -eq 0 ] || exit "$status"
-scripts/aarch64-smoke.sh
+# The ARM smoke test: the aarch64 executor under qemu, cross-built first.
+scripts/cross-aarch64.sh --runtime-only --debug >/dev/null
+cargo test -p wowbench --test aarch64 -- --ignored --nocapture

@@ -269,6 +269,27 @@ pub fn variant_rank(v: &str) -> usize {
     }
 }
 
+/// The distinct `values` in the order of `order` (`is` says whether an entry stands for a
+/// value); values it does not list come last, by name.
+pub fn in_order<T>(
+    values: impl IntoIterator<Item = String>,
+    order: &[T],
+    is: impl Fn(&T, &str) -> bool,
+) -> Vec<String> {
+    let mut v: Vec<String> = values
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    v.sort_by_key(|s| {
+        (
+            order.iter().position(|o| is(o, s)).unwrap_or(order.len()),
+            s.clone(),
+        )
+    });
+    v
+}
+
 /// Summary rows grouped by series, in presentation order; within a series, by concurrency.
 pub fn by_series<'a>(
     rows: impl IntoIterator<Item = &'a SummaryRow>,

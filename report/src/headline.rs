@@ -270,6 +270,18 @@ fn med(r: &SummaryRow) -> f64 {
     r.median.unwrap_or(f64::NAN)
 }
 
+/// Two rows' medians side by side with their counts, as a comparison's setup shows them:
+/// "<a> vs <b><unit> (medians, n = <a's n> / <b's n>)".
+fn versus(a: &SummaryRow, b: &SummaryRow, show: fn(f64) -> String, unit: &str) -> String {
+    format!(
+        "{} vs {}{unit} (medians, n = {} / {})",
+        show(med(a)),
+        show(med(b)),
+        a.n,
+        b.n
+    )
+}
+
 /// This run's headline values for `device`, in the report's order. Every claim gets a row; a
 /// value that cannot be computed is `None` with the reason.
 pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
@@ -322,11 +334,8 @@ fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                 Measured {
                     value: med(w) / med(d) - 1.0,
                     setup: format!(
-                        "{device}, {workload}, {level} concurrent: {} vs {} (medians, n = {} / {})",
-                        fmt::duration_us(med(w)),
-                        fmt::duration_us(med(d)),
-                        w.n,
-                        d.n
+                        "{device}, {workload}, {level} concurrent: {}",
+                        versus(w, d, fmt::duration_us, "")
                     ),
                 }
             });
@@ -369,11 +378,8 @@ fn memory(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                     Measured {
                         value: med(d) / med(w),
                         setup: format!(
-                            "{device}, {workload}, {n} sandboxes: {} vs {} (medians, n = {} / {})",
-                            fmt::mib(med(d)),
-                            fmt::mib(med(w)),
-                            d.n,
-                            w.n
+                            "{device}, {workload}, {n} sandboxes: {}",
+                            versus(d, w, fmt::mib, "")
                         ),
                     }
                 });
@@ -449,11 +455,8 @@ fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             Measured {
                 value: med(w) / med(d),
                 setup: format!(
-                    "{device}, hash, {config} config, {c} clients: {} vs {} req/s (medians, n = {} / {})",
-                    fmt::sig3(med(w)),
-                    fmt::sig3(med(d)),
-                    w.n,
-                    d.n
+                    "{device}, hash, {config} config, {c} clients: {}",
+                    versus(w, d, fmt::sig3, " req/s")
                 ),
             }
         });
@@ -510,13 +513,10 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             Ok(Measured {
                 value: med(w) / med(d),
                 setup: format!(
-                    "{device}, {}: {}{} vs {} in flight (medians, n = {} / {})",
+                    "{device}, {}: {}{}",
                     w.workload,
                     if at_least { "≥ " } else { "" },
-                    fmt::sig3(med(w)),
-                    fmt::sig3(med(d)),
-                    w.n,
-                    d.n
+                    versus(w, d, fmt::sig3, " in flight")
                 ),
             })
         }

@@ -66,17 +66,14 @@ fn section(ds: &Dataset, device: &str) -> Section {
     let rows = select(ds, device);
     let mut tables = String::new();
     write_tables(&mut tables, &rows);
-    Section {
-        experiment: ABOUT.experiment,
-        charts: [
+    Section::new(
+        ABOUT.experiment,
+        [
             cold_start_chart(ds, device, &rows),
             phases_chart(ds, device, &rows),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
+        ],
         tables,
-    }
+    )
 }
 
 fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {

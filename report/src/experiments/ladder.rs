@@ -37,11 +37,7 @@ fn section(ds: &Dataset, device: &str) -> Section {
     let rows = select(ds, device);
     let mut tables = String::new();
     write_table(&mut tables, &rows);
-    Section {
-        experiment: ABOUT.experiment,
-        charts: chart(ds, device, &rows).into_iter().collect(),
-        tables,
-    }
+    Section::new(ABOUT.experiment, [chart(ds, device, &rows)], tables)
 }
 
 /// The ladder's latency rows in display order: Wasm's rungs, then Docker's phases; unknown

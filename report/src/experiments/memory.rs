@@ -18,7 +18,7 @@ use crate::charts::{
     ChartSpec, PAPER_GREY, device_note, line_levels, line_values, mean_line, paper_color,
     series_style,
 };
-use crate::data::{Dataset, SeriesKey, Vary, by_series, measured, variant_rank};
+use crate::data::{Dataset, SeriesKey, Vary, by_series, in_order, measured, variant_rank};
 use crate::fmt::{self, MISSING};
 use crate::levels;
 use crate::paper::{PaperBuild, paper};
@@ -105,17 +105,14 @@ fn section(ds: &Dataset, device: &str) -> Section {
     let rows = select(ds, device);
     let mut tables = String::new();
     write_tables(&mut tables, &rows);
-    Section {
-        experiment: ABOUT.experiment,
-        charts: [
+    Section::new(
+        ABOUT.experiment,
+        [
             memory_chart(ds, device, &rows),
             builds_chart(ds, device, &rows),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
+        ],
         tables,
-    }
+    )
 }
 
 fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {
@@ -418,20 +415,8 @@ fn readings_table(out: &mut String, rows: &Rows) {
     if parts.is_empty() {
         return;
     }
-    let mut names: Vec<String> = parts
-        .iter()
-        .map(|r| r.phase.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    names.sort_by_key(|n| {
-        (
-            READINGS
-                .iter()
-                .position(|o| o == n)
-                .unwrap_or(READINGS.len()),
-            n.clone(),
-        )
+    let names = in_order(parts.iter().map(|r| r.phase.clone()), &READINGS, |o, n| {
+        *o == n
     });
     let mut header: Vec<String> = vec!["series".into(), ">sandboxes".into()];
     header.extend(names.iter().map(|n| format!(">{n}")));

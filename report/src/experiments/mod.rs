@@ -36,6 +36,21 @@ pub struct Section {
     pub tables: String,
 }
 
+impl Section {
+    /// The section of `experiment`: its `tables`, and of its `charts` those that had data.
+    fn new(
+        experiment: Experiment,
+        charts: impl IntoIterator<Item = Option<ChartSpec>>,
+        tables: String,
+    ) -> Section {
+        Section {
+            experiment,
+            charts: charts.into_iter().flatten().collect(),
+            tables,
+        }
+    }
+}
+
 /// The experiments in the order a suite runs them, which is the report's order.
 pub const ALL: [About; 6] = [
     ladder::ABOUT,

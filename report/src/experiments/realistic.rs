@@ -69,11 +69,7 @@ fn section(ds: &Dataset, device: &str) -> Section {
     let rows = select(ds, device);
     let mut tables = String::new();
     write_tables(&mut tables, &rows);
-    Section {
-        experiment: ABOUT.experiment,
-        charts: chart(ds, device, &rows).into_iter().collect(),
-        tables,
-    }
+    Section::new(ABOUT.experiment, [chart(ds, device, &rows)], tables)
 }
 
 fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {

@@ -11,7 +11,7 @@ use super::{About, Section};
 use crate::charts::axis::{Axis, TickFmt};
 use crate::charts::figure::{Figure, LegendEntry, Line, Panel, XyPanel};
 use crate::charts::{ChartSpec, device_note, line_levels, line_values, mean_line};
-use crate::data::{Dataset, Vary, by_series, measured};
+use crate::data::{Dataset, Vary, by_series, in_order, measured};
 use crate::fmt;
 use crate::table::{self, Table};
 
@@ -62,11 +62,7 @@ fn section(ds: &Dataset, device: &str) -> Section {
     let rows = select(ds, device);
     let mut tables = String::new();
     write_tables(&mut tables, &rows);
-    Section {
-        experiment: ABOUT.experiment,
-        charts: chart(ds, device, &rows).into_iter().collect(),
-        tables,
-    }
+    Section::new(ABOUT.experiment, [chart(ds, device, &rows)], tables)
 }
 
 fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {
@@ -78,36 +74,16 @@ fn select<'a>(ds: &'a Dataset, device: &'a str) -> Rows<'a> {
             r.phase == phase::WARM && r.metric == Metric::Throughput && r.backend != Backend::Client
         })
         .collect();
-    let mut configs: Vec<String> = closed
-        .iter()
-        .map(|r| r.config.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    configs.sort_by_key(|c| {
-        (
-            Config::ALL
-                .iter()
-                .position(|x| c == x)
-                .unwrap_or(Config::ALL.len()),
-            c.clone(),
-        )
-    });
-    let mut workloads: Vec<String> = closed
-        .iter()
-        .map(|r| r.workload.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    workloads.sort_by_key(|w| {
-        (
-            WORKLOADS
-                .iter()
-                .position(|x| x.0 == w.as_str())
-                .unwrap_or(WORKLOADS.len()),
-            w.clone(),
-        )
-    });
+    let configs = in_order(
+        closed.iter().map(|r| r.config.clone()),
+        Config::ALL,
+        |x, c| c == x,
+    );
+    let workloads = in_order(
+        closed.iter().map(|r| r.workload.clone()),
+        &WORKLOADS,
+        |x, w| x.0 == w,
+    );
     Rows {
         all,
         configs,

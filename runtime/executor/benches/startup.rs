@@ -98,7 +98,7 @@ fn warm_path(c: &mut Criterion) {
         let exec = wow_runtime::Executor::new(config).expect("executor");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(wow_runtime::server::serve(exec.clone(), listener));
+        tokio::spawn(wow_runtime::server::serve(exec.clone(), listener, None));
         (exec, url)
     });
     let client = reqwest::Client::builder()

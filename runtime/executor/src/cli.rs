@@ -17,6 +17,8 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "WOW_RUNTIME_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    auth: wow_protocol::auth::AuthArgs,
     /// Linear-memory cap per instance, MiB.
     #[arg(long, env = "WOW_RUNTIME_MEMORY_MB", default_value_t = 256)]
     memory_mb: u64,
@@ -147,6 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.workers {
         rt.worker_threads(n);
     }
+    let token = args.auth.token().map_err(anyhow::Error::msg)?;
     rt.build()?.block_on(async {
         let exec = Executor::new(args.config())?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -155,7 +158,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The first stdout line says where we listen (with `--listen 127.0.0.1:0` the port is
         // only known here); whoever started us waits for it.
         println!("wow-runtime listening on {}", listener.local_addr()?);
-        crate::server::serve(exec, listener).await?;
+        if token.is_some() {
+            tracing::info!("a bearer token is required on every route but /health");
+        }
+        crate::server::serve(exec, listener, token).await?;
         Ok(())
     })
 }

@@ -458,8 +458,7 @@ impl Executor {
 
         let stdout = MemoryOutputPipe::new(action.limits.stdout_bytes);
         let stderr = MemoryOutputPipe::new(action.limits.stderr_bytes);
-        let mut ctx_env = action.env.clone();
-        ctx_env.extend(req.env_vars());
+        let ctx_env = req.action_env(&action.env);
         let wasi = WasiCtxBuilder::new()
             .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(
                 req.params.get().as_bytes(),
@@ -516,7 +515,7 @@ impl Executor {
         let out = stdout.contents();
         let err = stderr.contents();
         let (logs, result) = wow_protocol::parse_output(&out);
-        self.write_logs(req.activation_id(), logs, &err);
+        self.write_logs(&req.log_id(), logs, &err);
 
         let failure = match outcome {
             Err(_elapsed) => Some(Failure::Timeout {

@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use wow_protocol::auth::{self, Token};
 use wow_protocol::body::BodyError;
 use wow_protocol::{Failure, InitRequest, MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, RunRequest};
 
@@ -36,12 +37,16 @@ pub fn router(exec: Arc<Executor>) -> Router {
         .with_state(exec)
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub async fn serve(exec: Arc<Executor>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves until SIGINT or SIGTERM; with a `token`, every route but `/health` requires it.
+pub async fn serve(
+    exec: Arc<Executor>,
+    listener: tokio::net::TcpListener,
+    token: Option<Token>,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(exec))
+    axum::serve(listener, auth::protect(router(exec), token))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use wow_protocol::msg;
+use wow_protocol::{auth, msg};
 
 /// A small WASI command that writes `{"ok":true}`; with a distinct custom section per copy it
 /// makes thousands of distinct modules that compile in a millisecond.
@@ -99,6 +99,19 @@ const MAIN: Executor = Executor {
         "--cache-mb",
         "1",
         "--quiet-guests",
+    ],
+    shared_cache: true,
+};
+
+/// `MAIN` writing the guests' logs and end-of-activation markers, for the cases that read them.
+const LOGGING: Executor = Executor {
+    args: &[
+        "--memory-mb",
+        "64",
+        "--output-bytes",
+        "8388608",
+        "--cache-mb",
+        "1",
     ],
     shared_cache: true,
 };
@@ -514,6 +527,109 @@ async fn churn(s: &mut Suite) {
     let got = s.rt.run("churn-0", json!({})).await;
     s.expect_error(got, 404, "No sandbox named").await;
 }
+
+/// An executor that requires the bearer token `token` (from a file).
+fn protected_runtime(token: &str) -> Runtime {
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hostile-token-{}-{token}", std::process::id()));
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let file = file.display().to_string();
+    Runtime::start_with_cache(
+        &shared_cache(),
+        &["--quiet-guests", "--auth-token-file", &file],
+    )
+}
+
+/// A request with an `Authorization` header (`None`: without one): status, body, the
+/// `www-authenticate` header.
+async fn with_auth(
+    rt: &Runtime,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: String,
+) -> (u16, String, Option<String>) {
+    let mut request = rt
+        .client
+        .request(method.parse().unwrap(), format!("{}{path}", rt.url))
+        .body(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, r.text().await.unwrap(), challenge)
+}
+
+/// Every route of a protected executor refuses `auth` (401, `message`) while `/health` answers;
+/// the refused inits installed nothing: the right token then opens every route. Returns the
+/// refused `/init`'s answer.
+async fn refused_without(noop: &[u8], auth: Option<&str>, message: &str) -> (u16, Value) {
+    let rt = protected_runtime("the-right-token");
+    let init = json!({"value": {"name": "x", "binary": true, "code": b64(noop)}}).to_string();
+    let run = json!({"value": {"k": 1}}).to_string();
+    let (status, got, _) = with_auth(&rt, "POST", "/init", auth, init.clone()).await;
+    let refusal = wow_protocol::error_body(message);
+    for (method, path, body) in [
+        ("POST", "/run", &run),
+        ("POST", "/sb/init", &init),
+        ("POST", "/sb/run", &run),
+        ("POST", "/sb/destroy", &String::new()),
+        ("GET", "/metrics", &String::new()),
+        ("GET", "/no/such/route", &String::new()),
+    ] {
+        let r = with_auth(&rt, method, path, auth, body.clone()).await;
+        assert_eq!(
+            r,
+            (401, refusal.clone(), Some("Bearer".into())),
+            "{method} {path}"
+        );
+    }
+    let health = with_auth(&rt, "GET", "/health", auth, String::new()).await;
+    assert_eq!(health.0, 200);
+    let right = Some("Bearer the-right-token");
+    for (method, path, body, answer) in [
+        ("POST", "/init", &init, None),
+        ("POST", "/run", &run, Some(r#"{"k":1}"#)),
+        ("POST", "/sb/init", &init, None),
+        ("POST", "/sb/run", &run, Some(r#"{"k":1}"#)),
+        ("GET", "/metrics", &String::new(), None),
+        (
+            "POST",
+            "/sb/destroy",
+            &String::new(),
+            Some(r#"{"ok":true}"#),
+        ),
+    ] {
+        let (s, text, _) = with_auth(&rt, method, path, right, body.clone()).await;
+        assert_eq!(s, 200, "{method} {path} with the token: {text}");
+        if let Some(answer) = answer {
+            assert_eq!(text, answer, "{method} {path}");
+        }
+    }
+    (status, serde_json::from_str(&got).unwrap())
+}
+
+/// Writes a log line to stderr, then one to stdout and the result `{"k":1}`.
+const LOGS_A_LINE: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "a log line\n{\"k\":1}\n")
+  (data (i32.const 128) "an error line\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 128))
+    (i32.store (i32.const 4) (i32.const 14))
+    (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 19))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+/// An activation id that would end the activation's logs early and forge a line of its own.
+const FORGING_ID: &str = "x\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nforged line";
 
 /// A case's number: its place in the table, from 1.
 fn number(test: &str) -> usize {
@@ -1047,6 +1163,78 @@ hostile_cases! {
         "guest (on-demand allocator): grows memory past its limit" on CAPPED => |s| {
         let got = s.run_guest(&wat(MEMORY_BOMB), json!({}), 30_000).await;
         s.expect_error(got, 502, "memory limit of 67108864 bytes").await;
+    }
+
+    auth_no_token: "auth: every route but /health without the bearer token" on MAIN => |s| {
+        let got = refused_without(&s.noop, None, auth::MISSING).await;
+        s.expect_error(got, 401, auth::MISSING).await;
+    }
+
+    auth_wrong_token: "auth: a wrong bearer token" on MAIN => |s| {
+        let got = refused_without(&s.noop, Some("Bearer the-wrong-token"), auth::INVALID).await;
+        s.expect_error(got, 401, auth::INVALID).await;
+    }
+
+    auth_token_prefix: "auth: the right token cut short" on MAIN => |s| {
+        let got = refused_without(&s.noop, Some("Bearer the-right-toke"), auth::INVALID).await;
+        s.expect_error(got, 401, auth::INVALID).await;
+    }
+
+    auth_token_not_bearer: "auth: the right token, not as a bearer token" on MAIN => |s| {
+        let got = refused_without(&s.noop, Some("the-right-token"), auth::INVALID).await;
+        s.expect_error(got, 401, auth::INVALID).await;
+    }
+
+    init_env_reserved_actionloop: "init: env sets __OW_ACTIONLOOP" on MAIN => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(&s.noop),
+            "env": {"A": "1", "__OW_ACTIONLOOP": "1"}}});
+        let got = s.init_body(body.to_string()).await;
+        s.expect_error(got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    init_env_reserved_wait_for_ack: "init: env sets __OW_WAIT_FOR_ACK" on MAIN => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(&s.noop),
+            "env": {"__OW_WAIT_FOR_ACK": "1"}}});
+        let got = s.init_body(body.to_string()).await;
+        s.expect_error(got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_context_reserved_actionloop:
+        "run: context field actionloop (__OW_ACTIONLOOP)" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {}, "actionloop": "1"}).to_string())
+            .await;
+        s.expect_error(got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    run_context_reserved_wait_for_ack:
+        "run: context field Wait_For_Ack (__OW_WAIT_FOR_ACK)" on MAIN => |s| {
+        let got = s
+            .run_body(json!({"value": {}, "Wait_For_Ack": "1"}).to_string())
+            .await;
+        s.expect_error(got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_activation_id_forges_logs:
+        "run: an activation id with a newline and a forged end-of-activation marker" on LOGGING => |s| {
+        assert_eq!(FORGING_ID.lines().nth(1), Some(wow_protocol::LOG_SENTINEL));
+        let id = s.sandbox(&wat(LOGS_A_LINE)).await;
+        let got = s
+            .rt
+            .run_with(&id, json!({"value": {}, "activation_id": FORGING_ID}))
+            .await;
+        s.rt.post(&route(&id, "destroy"), "").await;
+        for (stream, line) in [("stdout", "a log line"), ("stderr", "an error line")] {
+            let text = std::fs::read_to_string(s.rt.dir.join(format!("{stream}.log"))).unwrap();
+            let markers = text.lines().filter(|l| *l == wow_protocol::LOG_SENTINEL).count();
+            assert_eq!(markers, 1, "{stream}: {text}");
+            assert!(!text.lines().any(|l| l.starts_with("forged")), "{stream}: {text}");
+            let escaped = format!(
+                "x\\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\\nforged line {stream}: {line}"
+            );
+            assert!(text.lines().any(|l| l == escaped), "{stream}: {text}");
+        }
+        s.expect_ok(got, json!({"k": 1})).await;
     }
 
     init_client_hangs_up:

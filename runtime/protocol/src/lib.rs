@@ -9,8 +9,12 @@
 //! the last line of stdout, everything before it and all of stderr are logs.
 
 #[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
 pub mod body;
+mod logsafe;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -37,6 +41,23 @@ pub const PROXY_PORT: u16 = 8080;
 pub const ACTIONLOOP_ENV: &str = "__OW_ACTIONLOOP";
 /// File descriptor on which an action-loop process writes one result line per activation.
 pub const ACTIONLOOP_RESULT_FD: i32 = 3;
+/// Environment variable that makes an action-loop process write `{"ok":true}` on its result
+/// descriptor before the first activation (the Go action loop's handshake; `wow-proxy` does not
+/// expect it).
+pub const WAIT_FOR_ACK_ENV: &str = "__OW_WAIT_FOR_ACK";
+
+/// Environment names that steer how an action process talks to its server. Only the servers
+/// set them: a client naming one in the init `env` or (as `__OW_<KEY>`) in a run's context is
+/// refused with a 400, since either would break the framing between server and action
+/// (`__OW_ACTIONLOOP` switches a spawned workload into the line protocol; `__OW_WAIT_FOR_ACK`
+/// makes a loop process answer a result the server never asked for).
+///
+/// The other `__OW_*` names stay open to the init `env`: OpenWhisk's invoker itself passes
+/// `__OW_API_HOST` and the activation's fields there. Whatever a run's context sets wins over the
+/// init `env` (see [`RunRequest::action_env`]).
+pub const RESERVED_ENV: &[&str] = &[ACTIONLOOP_ENV, WAIT_FOR_ACK_ENV];
+
+pub use logsafe::log_safe;
 
 /// Error strings of OpenWhisk's runtimes (`actionproxy.py`, the Go action loop).
 pub mod msg {
@@ -182,8 +203,15 @@ impl InitRequest {
                 body.len()
             )));
         }
-        serde_json::from_slice(body)
-            .map_err(|e| Failure::BadRequest(format!("Error unmarshaling request: {e}")))
+        let req: InitRequest = serde_json::from_slice(body)
+            .map_err(|e| Failure::BadRequest(format!("Error unmarshaling request: {e}")))?;
+        if let Some(name) = RESERVED_ENV
+            .iter()
+            .find(|name| req.value.env.contains_key(**name))
+        {
+            return Err(reserved(name, "The init env"));
+        }
+        Ok(req)
     }
 
     /// The code, required and non-empty.
@@ -204,6 +232,20 @@ impl InitRequest {
             .filter(|(k, v)| env_representable(k, v))
             .collect()
     }
+}
+
+fn reserved(name: &str, place: &str) -> Failure {
+    Failure::BadRequest(format!(
+        "{place} sets {name}, a name reserved for the runtime; leave it out."
+    ))
+}
+
+/// The reserved name a run's context field would become as `__OW_<KEY>`, if any.
+fn reserved_context_key(key: &str) -> Option<&'static str> {
+    RESERVED_ENV.iter().copied().find(|name| {
+        name.strip_prefix("__OW_")
+            .is_some_and(|suffix| suffix.eq_ignore_ascii_case(key))
+    })
 }
 
 fn env_representable(name: &str, value: &str) -> bool {
@@ -253,9 +295,13 @@ impl RunRequest {
             }
             let v: Value = serde_json::from_str(raw.get())
                 .map_err(|e| Failure::BadRequest(format!("Error unmarshaling request: {e}")))?;
-            if !v.is_null() {
-                context.insert(key, value_as_env(&v));
+            if v.is_null() {
+                continue;
             }
+            if let Some(name) = reserved_context_key(&key) {
+                return Err(reserved(name, &format!("The run's context field {key:?}")));
+            }
+            context.insert(key, value_as_env(&v));
         }
         let params = match params {
             None => empty_object(),
@@ -289,6 +335,21 @@ impl RunRequest {
             .collect()
     }
 
+    /// The environment of this activation: the action's init `env` (`init`, as
+    /// [`InitRequest::env_vars`] gave it) with the context's `__OW_<KEY>` variables, which win
+    /// over an init entry of the same name (as in OpenWhisk, where the activation's fields are
+    /// set last). Each name appears once.
+    pub fn action_env(&self, init: &[(String, String)]) -> Vec<(String, String)> {
+        let run = self.env_vars();
+        let mut env: Vec<(String, String)> = init
+            .iter()
+            .filter(|(name, _)| !run.iter().any(|(n, _)| n == name))
+            .cloned()
+            .collect();
+        env.extend(run);
+        env
+    }
+
     /// The run's deadline, epoch milliseconds, if the caller sent one.
     pub fn deadline_ms(&self) -> Option<u64> {
         self.context
@@ -302,6 +363,12 @@ impl RunRequest {
             .get("activation_id")
             .map(String::as_str)
             .unwrap_or("-")
+    }
+
+    /// The activation id as log prefixes print it: [`log_safe`], so that an id holding a newline
+    /// cannot start a line of its own (a forged log line or end-of-activation marker).
+    pub fn log_id(&self) -> Cow<'_, str> {
+        log_safe(self.activation_id())
     }
 }
 

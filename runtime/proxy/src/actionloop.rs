@@ -49,7 +49,7 @@ impl Pool {
 
     /// Runs one activation. The caller holds a concurrency slot, which bounds the pool's size.
     pub async fn run(&self, req: &RunRequest, limits: &Limits) -> Outcome {
-        let id = req.activation_id();
+        let id = &*req.log_id();
         // Includes starting a process when none is idle: that is part of executing this run.
         let started = Instant::now();
         let mut proc = match self.take(limits.max_output).await {
@@ -225,6 +225,7 @@ impl LoopProc {
             .stderr(Stdio::from(err_w))
             .process_group(0)
             .kill_on_drop(true);
+        process::hide_secrets(&mut cmd);
         process::set_env(&mut cmd, &action.env);
         cmd.env(ACTIONLOOP_ENV, "1");
         let fd = results_w.as_raw_fd();

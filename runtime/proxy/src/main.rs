@@ -53,6 +53,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(opts: Options) -> ExitCode {
+    let token = match opts.auth.token() {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("wow-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     logs::start();
     reaper::start();
     let listener = match tokio::net::TcpListener::bind(opts.listen).await {
@@ -66,12 +73,17 @@ async fn serve(opts: Options) -> ExitCode {
         .local_addr()
         .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
     eprintln!(
-        "wow-proxy: listening on {addr} (exec mode {}, concurrency {}, action dir {})",
+        "wow-proxy: listening on {addr} (exec mode {}, concurrency {}, action dir {}{})",
         opts.exec_mode.name(),
         opts.concurrency,
-        opts.action_dir.display()
+        opts.action_dir.display(),
+        if token.is_some() {
+            ", bearer token required"
+        } else {
+            ""
+        }
     );
-    let app = server::router(Arc::new(server::App::new(opts)));
+    let app = wow_protocol::auth::protect(server::router(Arc::new(server::App::new(opts))), token);
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use wow_protocol::PROXY_PORT;
+use wow_protocol::auth::AuthArgs;
 
 /// How `/run` executes the action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,9 +31,14 @@ impl ExecMode {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "wow-proxy", version)]
 pub struct Options {
-    /// Address to listen on.
-    #[arg(long, env = "WOW_PROXY_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], PROXY_PORT)))]
+    /// Address to listen on. Loopback by default: `/init` installs code that `/run` executes, so
+    /// listen wider (`0.0.0.0:8080` inside a container) only where nothing untrusted can connect,
+    /// or with a token.
+    #[arg(long, env = "WOW_PROXY_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], PROXY_PORT)))]
     pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// `spawn`: a fresh process per run. `actionloop`: long-lived processes, one run at a time each.
     #[arg(long, env = "WOW_PROXY_EXEC_MODE", value_enum, default_value_t = ExecMode::Spawn)]

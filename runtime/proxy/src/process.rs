@@ -105,6 +105,13 @@ pub async fn start(cmd: &mut Command) -> io::Result<(Child, Group)> {
     Ok((child, Group::register(pid)))
 }
 
+/// Keeps the proxy's own bearer token (and the path of its file) out of an action's inherited
+/// environment: the action's output goes to logs that others may read.
+pub fn hide_secrets(cmd: &mut Command) {
+    cmd.env_remove(wow_protocol::auth::TOKEN_ENV)
+        .env_remove(wow_protocol::auth::TOKEN_FILE_ENV);
+}
+
 /// Adds environment variables, skipping any that cannot be one (a name with `=` or NUL, a value
 /// with NUL) instead of failing the start.
 pub fn set_env<'a>(cmd: &mut Command, vars: impl IntoIterator<Item = &'a (String, String)>) {

@@ -143,7 +143,10 @@ async fn init(State(app): State<Arc<App>>, body: Body) -> Response {
     let response = match init_action(&app, body).await {
         Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
         Err(f) => {
-            eprintln!("wow-proxy: /init failed: {}", f.message());
+            eprintln!(
+                "wow-proxy: /init failed: {}",
+                wow_protocol::log_safe(&f.message())
+            );
             failure(&f)
         }
     };

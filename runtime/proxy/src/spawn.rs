@@ -28,7 +28,7 @@ enum End {
 }
 
 pub async fn run(action: &Installed, req: &RunRequest, limits: &Limits) -> Outcome {
-    let id = req.activation_id();
+    let id = &*req.log_id();
     let started = Instant::now();
     let mut sigchld = process::child_signal();
 
@@ -40,8 +40,8 @@ pub async fn run(action: &Installed, req: &RunRequest, limits: &Limits) -> Outco
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let context = req.env_vars();
-    process::set_env(&mut cmd, action.env.iter().chain(context.iter()));
+    process::hide_secrets(&mut cmd);
+    process::set_env(&mut cmd, &req.action_env(&action.env));
 
     let (mut child, mut group) = match process::start(&mut cmd).await {
         Ok(started) => started,

@@ -14,9 +14,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Proxy, Reply, alive, deadline_in};
+use common::{Proxy, Reply, SENTINEL, alive, deadline_in};
 use serde_json::{Value, json};
-use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, msg};
+use wow_protocol::{MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES, auth, msg};
 
 /// Misbehaves as its parameters' `mode` says; otherwise echoes them (the `noop`).
 const MODES: &str = r#"#!/bin/sh
@@ -242,6 +242,129 @@ async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
             json!({"deadline": deadline_in(ms), "activation_id": mode}),
         )
         .await
+}
+
+/// A proxy that requires the bearer token `token` (from a file), with no action yet.
+fn protected_proxy(token: &str) -> Proxy {
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hostile-token-{}-{token}", std::process::id()));
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    Proxy::start(&["--auth-token-file", file.to_str().unwrap()])
+}
+
+/// A request with an `Authorization` header (`None`: without one).
+async fn with_auth(
+    proxy: &Proxy,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: String,
+) -> Reply {
+    let mut request = proxy
+        .client
+        .request(method.parse().unwrap(), format!("{}{path}", proxy.base))
+        .body(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+        headers,
+    }
+}
+
+/// Every route of a protected proxy refuses `auth` (401, `message`) while `/health` answers; the
+/// refused `/init` installed nothing: the right token then installs and runs the echo. Returns
+/// the refused `/init`'s answer, and a proxy without a token, serving the echo, for
+/// `expect_error`'s checks.
+async fn refused_without(auth: Option<&str>, message: &str) -> (Reply, Proxy) {
+    let proxy = protected_proxy("the-right-token");
+    let init = init_body(&b64(ECHO.as_bytes()));
+    let got = with_auth(&proxy, "POST", "/init", auth, init.clone()).await;
+    for (method, path) in [("POST", "/run"), ("GET", "/run"), ("GET", "/no/such/route")] {
+        let r = with_auth(&proxy, method, path, auth, r#"{"value":{}}"#.into()).await;
+        assert_eq!((r.status, r.error()), (401, message), "{method} {path}");
+        assert_eq!(r.headers["www-authenticate"], "Bearer");
+    }
+    assert_eq!(
+        with_auth(&proxy, "GET", "/health", auth, String::new())
+            .await
+            .status,
+        200
+    );
+    let right = Some("Bearer the-right-token");
+    let r = with_auth(&proxy, "POST", "/init", right, init).await;
+    assert_eq!(
+        r.status, 200,
+        "the refused init installed something: {}",
+        r.text
+    );
+    let r = with_auth(&proxy, "POST", "/run", right, r#"{"value":{"k":1}}"#.into()).await;
+    assert_eq!((r.status, &r.body), (200, &json!({"k": 1})), "{}", r.text);
+    assert!(alive(proxy.pid()));
+    let open = Proxy::start(&[]);
+    assert_eq!(open.init_script(ECHO, json!({})).await.status, 200);
+    (got, open)
+}
+
+/// Writes a log line to stdout and stderr, then echoes its parameters.
+const LOGS_A_LINE: &str = r#"#!/bin/sh
+read -r p
+echo 'a log line'
+echo 'an error line' >&2
+printf '%s\n' "$p"
+"#;
+/// The action-loop counterpart: per envelope, a log line per stream, then its `value` on fd 3.
+const LOOP_LOGS_A_LINE: &str = r#"#!/bin/sh
+while IFS= read -r line; do
+  echo 'a log line'
+  echo 'an error line' >&2
+  printf '%s\n' "$line" | sed 's/^{"value":\(.*\),"activation_id".*$/\1/;s/^{"value":\(.*\)}$/\1/' >&3
+done
+"#;
+/// An activation id that would end the activation's logs early and forge a line of its own.
+const FORGING_ID: &str = "x\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nforged line";
+
+/// Runs `script` (as `mode`) once with [`FORGING_ID`] and checks the proxy's logs: one end
+/// marker per stream, no forged line, the id escaped in the prefix. Returns the proxy (serving
+/// the echo) and the run's answer.
+async fn forged_logs(mode: &str, script: &str) -> (Proxy, Reply) {
+    assert_eq!(FORGING_ID.lines().nth(1), Some(SENTINEL));
+    let proxy = Proxy::start(&["--exec-mode", mode]);
+    assert_eq!(proxy.init_script(script, json!({})).await.status, 200);
+    let got = proxy
+        .run(json!({}), json!({"activation_id": FORGING_ID}))
+        .await;
+    // The marker as a line of its own on both streams: the activation's logs are all written.
+    // (`wait_logs` would stop at the escaped id, which holds the marker's text.)
+    let start = Instant::now();
+    while ![proxy.stdout(), proxy.stderr()]
+        .iter()
+        .all(|text| text.lines().any(|l| l == SENTINEL))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no end marker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (stream, text, line) in [
+        ("stdout", proxy.stdout(), "a log line"),
+        ("stderr", proxy.stderr(), "an error line"),
+    ] {
+        let markers = text.lines().filter(|l| *l == SENTINEL).count();
+        assert_eq!(markers, 1, "{stream}: {text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("forged")),
+            "{stream}: {text}"
+        );
+        let escaped = format!("[x\\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\\nforged line] {line}");
+        assert!(text.lines().any(|l| l == escaped), "{stream}: {text}");
+    }
+    (proxy, got)
 }
 
 /// A case's number: its place in the table, from 1.
@@ -644,5 +767,63 @@ hostile_cases! {
         let proxy = loop_proxy().await;
         let got = mode(&proxy, "longline", 60_000).await;
         s.expect_error(&proxy, got, 413, "exceeded the allowed length").await;
+    }
+
+    auth_no_token: "auth: every route but /health without the bearer token" => |s| {
+        let (got, open) = refused_without(None, auth::MISSING).await;
+        s.expect_error(&open, got, 401, auth::MISSING).await;
+    }
+
+    auth_wrong_token: "auth: a wrong bearer token" => |s| {
+        let (got, open) = refused_without(Some("Bearer the-wrong-token"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
+
+    auth_token_prefix: "auth: the right token cut short" => |s| {
+        let (got, open) = refused_without(Some("Bearer the-right-toke"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
+
+    auth_token_not_bearer: "auth: the right token, not as a bearer token" => |s| {
+        let (got, open) = refused_without(Some("the-right-token"), auth::INVALID).await;
+        s.expect_error(&open, got, 401, auth::INVALID).await;
+    }
+
+    init_env_reserved_actionloop: "init: env sets __OW_ACTIONLOOP" => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(ECHO.as_bytes()),
+            "env": {"A": "1", "__OW_ACTIONLOOP": "1"}}});
+        s.bad_init(body.to_string(), 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    init_env_reserved_wait_for_ack: "init: env sets __OW_WAIT_FOR_ACK" => |s| {
+        let body = json!({"value": {"binary": true, "code": b64(ECHO.as_bytes()),
+            "env": {"__OW_WAIT_FOR_ACK": "1"}}});
+        s.bad_init(body.to_string(), 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_context_reserved_actionloop: "run: context field actionloop (__OW_ACTIONLOOP)" => |s| {
+        let proxy = Proxy::start(&[]);
+        assert_eq!(proxy.init_script(ECHO, json!({})).await.status, 200);
+        let got = proxy.run(json!({}), json!({"actionloop": "1"})).await;
+        s.expect_error(&proxy, got, 400, "__OW_ACTIONLOOP, a name reserved").await;
+    }
+
+    actionloop_context_reserved_wait_for_ack:
+        "actionloop: context field Wait_For_Ack (__OW_WAIT_FOR_ACK)" => |s| {
+        let proxy = loop_proxy().await;
+        let got = proxy.run(json!({}), json!({"Wait_For_Ack": "1"})).await;
+        s.expect_error(&proxy, got, 400, "__OW_WAIT_FOR_ACK, a name reserved").await;
+    }
+
+    run_activation_id_forges_logs:
+        "run: an activation id with a newline and a forged end-of-activation marker" => |s| {
+        let (proxy, got) = forged_logs("spawn", LOGS_A_LINE).await;
+        s.expect_ok(&proxy, got, json!({})).await;
+    }
+
+    actionloop_activation_id_forges_logs:
+        "actionloop: an activation id with a newline and a forged end-of-activation marker" => |s| {
+        let (proxy, got) = forged_logs("actionloop", LOOP_LOGS_A_LINE).await;
+        s.expect_ok(&proxy, got, json!({})).await;
     }
 }

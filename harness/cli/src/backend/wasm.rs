@@ -42,24 +42,40 @@ pub struct ExecutorProcess {
 impl ExecutorProcess {
     /// Starts the executor on a free loopback port and waits for it to listen.
     pub async fn start(args: &[String], work_dir: &Path, cgroup_procs: &[PathBuf]) -> Result<Self> {
+        let (program, argv) = executor_command()?;
+        let mut command = tokio::process::Command::new(program);
+        command.args(argv);
+        Self::start_command(
+            command,
+            args,
+            work_dir,
+            cgroup_procs,
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
+    /// [`ExecutorProcess::start`] with the executor program given: `command` holds the program
+    /// and its leading arguments (e.g. an emulator and the executor binary, with limits set
+    /// before exec); the listen address, the cache folder and `args` follow them. Waits up to
+    /// `startup` for it to listen.
+    pub async fn start_command(
+        mut command: tokio::process::Command,
+        args: &[String],
+        work_dir: &Path,
+        cgroup_procs: &[PathBuf],
+        startup: Duration,
+    ) -> Result<Self> {
         std::fs::create_dir_all(work_dir)
             .with_context(|| format!("cannot create {}", work_dir.display()))?;
-        let (program, mut argv) = executor_command()?;
-        argv.extend(
-            [
-                "--listen",
-                "127.0.0.1:0",
-                "--cache-dir",
-                &work_dir.join("cache").display().to_string(),
-            ]
-            .map(String::from),
-        );
-        argv.extend(args.iter().cloned());
+        let cache_dir = work_dir.join("cache").display().to_string();
+        command
+            .args(["--listen", "127.0.0.1:0", "--cache-dir", &cache_dir])
+            .args(args);
+        let program = command.as_std().get_program().to_owned();
         let stderr = std::fs::File::create(work_dir.join("executor.stderr.log"))?;
-        let mut command = tokio::process::Command::new(&program);
         die_with_parent(&mut command);
         let mut child = command
-            .args(&argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -73,9 +89,14 @@ impl ExecutorProcess {
         }
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        let first = tokio::time::timeout(startup, lines.next_line())
             .await
-            .context("the executor did not start within 60 s")??;
+            .with_context(|| {
+                format!(
+                    "the executor did not start within {} s",
+                    startup.as_secs_f64()
+                )
+            })??;
         let Some(addr) = first
             .as_deref()
             .and_then(|l| l.strip_prefix("wow-runtime listening on "))

@@ -5,10 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{
-    AXIS_DESC_SIZE, DResult, GRID_BOLD, GRID_LIGHT, NOTE_SIZE, PANEL_TITLE_SIZE, TEXT_DIM,
-    TICK_SIZE, anchor, font, y_area_width,
-};
+use super::{DResult, NOTE_SIZE, anchor, font, panel_builder, style_mesh, y_area_width};
 use crate::charts::axis::Axis;
 use crate::charts::figure::HBarPanel;
 
@@ -29,33 +26,17 @@ pub(super) fn draw<DB: DrawingBackend>(
         }
     };
     let labels: Vec<String> = p.bars.iter().map(|b| b.label.clone()).collect();
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin_top(8)
-        .margin_bottom(8)
-        .margin_left(12)
-        .margin_right(30)
-        .x_label_area_size(68)
-        .y_label_area_size(y_area_width(area, &labels) - 30);
-    if !p.title.is_empty() {
-        builder.caption(&p.title, font(PANEL_TITLE_SIZE));
-    }
+    let mut builder = panel_builder(area, &p.title, y_area_width(area, &labels) - 30);
     let xr = x.coord();
     let yr = cats.coord();
     let mut chart = builder.build_cartesian_2d(xr, yr)?;
     let xf = |v: &f64| x.tick_label(*v);
     let yf = |v: &f64| label_of(*v);
-    chart
-        .configure_mesh()
+    style_mesh(&mut chart.configure_mesh())
         .disable_y_mesh()
         .x_desc(&x.desc)
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
-        .label_style(font(TICK_SIZE))
-        .axis_desc_style(font(AXIS_DESC_SIZE))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(TEXT_DIM)
         .draw()?;
     for (i, b) in p.bars.iter().enumerate() {
         let yc = (n - 1 - i) as f64;

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Result, anyhow};
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -173,4 +175,36 @@ pub(crate) fn y_area_width<DB: DrawingBackend>(
         .max()
         .unwrap_or(20);
     widest + 64
+}
+
+/// A panel's chart builder: the margins and label areas every panel kind shares, `y_area` pixels
+/// for the y labels, and the panel title as caption when there is one.
+pub(crate) fn panel_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_top(8)
+        .margin_bottom(8)
+        .margin_left(12)
+        .margin_right(30)
+        .x_label_area_size(68)
+        .y_label_area_size(y_area);
+    if !title.is_empty() {
+        builder.caption(title, font(PANEL_TITLE_SIZE));
+    }
+    builder
+}
+
+/// The fonts and grid colours every panel's mesh is drawn with.
+pub(crate) fn style_mesh<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.label_style(font(TICK_SIZE))
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
+        .axis_style(TEXT_DIM)
 }

@@ -5,43 +5,24 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-use super::{
-    AXIS_DESC_SIZE, DResult, GRID_BOLD, GRID_LIGHT, NOTE_SIZE, PANEL_TITLE_SIZE, TEXT_DIM,
-    TICK_SIZE, anchor, font, y_area_width,
-};
+use super::{DResult, NOTE_SIZE, anchor, font, panel_builder, style_mesh, y_area_width};
 use crate::charts::figure::{Marker, XyPanel};
 
 pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &XyPanel) -> DResult<DB> {
     let x = &p.x;
     let y = &p.y;
     let y_labels: Vec<String> = y.bold_plot().iter().map(|v| y.tick_label(*v)).collect();
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin_top(8)
-        .margin_bottom(8)
-        .margin_left(12)
-        .margin_right(30)
-        .x_label_area_size(68)
-        .y_label_area_size(y_area_width(area, &y_labels));
-    if !p.title.is_empty() {
-        builder.caption(&p.title, font(PANEL_TITLE_SIZE));
-    }
+    let mut builder = panel_builder(area, &p.title, y_area_width(area, &y_labels));
     let xr = x.coord();
     let yr = y.coord();
     let mut chart = builder.build_cartesian_2d(xr, yr)?;
     let xf = |v: &f64| x.tick_label(*v);
     let yf = |v: &f64| y.tick_label(*v);
-    chart
-        .configure_mesh()
+    style_mesh(&mut chart.configure_mesh())
         .x_desc(&x.desc)
         .y_desc(&y.desc)
         .x_label_formatter(&xf)
         .y_label_formatter(&yf)
-        .label_style(font(TICK_SIZE))
-        .axis_desc_style(font(AXIS_DESC_SIZE))
-        .bold_line_style(GRID_BOLD)
-        .light_line_style(GRID_LIGHT)
-        .axis_style(TEXT_DIM)
         .draw()?;
 
     // Bands first, so lines sit on top of every band.

@@ -44,6 +44,9 @@ impl Runtime {
     }
 
     fn spawn(mut cmd: Command, args: &[&str], dir: PathBuf) -> Runtime {
+        // A token in the caller's environment would close every route the tests use.
+        cmd.env_remove(wow_protocol::auth::TOKEN_ENV)
+            .env_remove(wow_protocol::auth::TOKEN_FILE_ENV);
         let stdout = std::fs::File::create(dir.join("stdout.log")).unwrap();
         let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
         cmd.args(args)

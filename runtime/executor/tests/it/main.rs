@@ -4,8 +4,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../../protocol/tests/shared/env_cases.rs"]
+mod env_cases;
 
 mod cache_trust;
+mod env;
 mod isolation;
 mod limits;
 mod protocol;

@@ -42,6 +42,11 @@ impl Reply {
 impl Proxy {
     /// Starts the proxy with extra command-line arguments.
     pub fn start(args: &[&str]) -> Proxy {
+        Proxy::start_env(args, &[])
+    }
+
+    /// Starts the proxy with extra command-line arguments and environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "wow-proxy-{}-{}",
@@ -51,7 +56,7 @@ impl Proxy {
         let _ = std::fs::remove_dir_all(&dir);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wow-proxy"));
         for (name, _) in std::env::vars() {
-            if name.starts_with("WOW_PROXY_") {
+            if name.starts_with("WOW_PROXY_") || name.starts_with("WOW_AUTH_") {
                 cmd.env_remove(name);
             }
         }
@@ -59,6 +64,7 @@ impl Proxy {
             .args(["--listen", "127.0.0.1:0", "--action-dir"])
             .arg(&dir)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

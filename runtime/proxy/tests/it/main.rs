@@ -4,6 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../../protocol/tests/shared/env_cases.rs"]
+mod env_cases;
 
 mod actionloop;
+mod env;
+mod exposure;
 mod spawn;

@@ -563,12 +563,16 @@ impl Inner {
             format!("WOW_PROXY_CONCURRENCY={}", o.proxy_concurrency),
             format!("WOW_PROXY_EXEC_MODE={}", self.variant.exec_mode()),
         ];
-        if self.variant.host_network() {
-            env.push(format!(
-                "WOW_PROXY_LISTEN={}",
-                SocketAddr::new(base_ip(o.publish_ip), port)
-            ));
-        }
+        // The proxy listens on loopback unless told otherwise. On the host network that is where
+        // it must stay (the publish address, loopback by default); on a bridge network Docker's
+        // port forwarding reaches the container's own interface, so it listens on all of the
+        // container's addresses, and the published port alone decides who can connect.
+        let listen = if self.variant.host_network() {
+            SocketAddr::new(base_ip(o.publish_ip), port)
+        } else {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), wow_protocol::PROXY_PORT)
+        };
+        env.push(format!("WOW_PROXY_LISTEN={listen}"));
         env.extend(o.extra_env.iter().cloned());
         let labels = HashMap::from([
             (LABEL.to_string(), "1".to_string()),
