@@ -530,8 +530,9 @@ async fn churn(s: &mut Suite) {
 
 /// An executor that requires the bearer token `token` (from a file).
 fn protected_runtime(token: &str) -> Runtime {
-    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hostile-token-{}-{token}", std::process::id()));
+    // A file per executor: the cases run at once, and a file being rewritten reads empty.
+    let file =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-token-{}", unique()));
     std::fs::write(&file, format!("{token}\n")).unwrap();
     let file = file.display().to_string();
     Runtime::start_with_cache(

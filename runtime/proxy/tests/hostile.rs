@@ -246,8 +246,11 @@ async fn mode(proxy: &Proxy, mode: &str, ms: u64) -> Reply {
 
 /// A proxy that requires the bearer token `token` (from a file), with no action yet.
 fn protected_proxy(token: &str) -> Proxy {
+    // A file per proxy: the cases run at once, and a file being rewritten reads empty.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hostile-token-{}-{token}", std::process::id()));
+        .join(format!("hostile-token-{}-{n}", std::process::id()));
     std::fs::write(&file, format!("{token}\n")).unwrap();
     Proxy::start(&["--auth-token-file", file.to_str().unwrap()])
 }

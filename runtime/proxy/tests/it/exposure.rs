@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -27,10 +28,12 @@ done
 
 /// A file holding `token` (with a newline, as an editor leaves it).
 pub fn token_file(token: &str) -> String {
+    // A file per call: the tests run at once, and a file being rewritten reads empty.
+    static N: AtomicUsize = AtomicUsize::new(0);
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "wow-proxy-token-{}-{}",
         std::process::id(),
-        token.len()
+        N.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::write(&path, format!("{token}\n")).unwrap();
     path.display().to_string()
