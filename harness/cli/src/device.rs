@@ -132,20 +132,29 @@ pub fn cgroup_name(profile: &str, run_id: &str) -> String {
     format!("wowbench-{profile}-{run_id}")
 }
 
-/// Every directory named `name` at the top of a cgroup hierarchy (v1: one per controller
-/// mount; v2: the one tree), existing or not.
-pub fn everywhere(name: &str) -> Vec<PathBuf> {
+/// The tops of the cgroup hierarchies: `/sys/fs/cgroup` itself (v2) and each real directory in
+/// it (v1: one per controller mount; `cpu` and `cpuacct` are links to `cpu,cpuacct` and skipped).
+pub fn hierarchies() -> Vec<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");
-    let mut out = vec![root.join(name)];
+    let mut out = vec![root.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(root) {
-        for e in entries.flatten() {
-            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir && e.file_name().to_str() != Some(name) {
-                out.push(e.path().join(name));
-            }
-        }
+        out.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
     }
     out
+}
+
+/// Every directory named `name` at the top of a cgroup hierarchy, existing or not.
+pub fn everywhere(name: &str) -> Vec<PathBuf> {
+    hierarchies()
+        .into_iter()
+        .filter(|h| h.file_name().and_then(|n| n.to_str()) != Some(name))
+        .map(|h| h.join(name))
+        .collect()
 }
 
 /// Removes a cgroup and its (empty) children, deepest first. A cgroup can only be removed once

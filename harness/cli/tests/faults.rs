@@ -263,18 +263,8 @@ sleep_ms = 50
 
 /// Device cgroups of run `run_id` still present, in any hierarchy.
 fn cgroups_of(run_id: &str) -> Vec<std::path::PathBuf> {
-    let name = format!("wowbench-pi3-{run_id}");
-    let mut roots = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
-    roots.extend(
-        std::fs::read_dir("/sys/fs/cgroup")
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path()),
-    );
-    roots
+    wowbench::device::everywhere(&format!("wowbench-pi3-{run_id}"))
         .into_iter()
-        .map(|r| r.join(&name))
         .filter(|p| p.exists())
         .collect()
 }

@@ -72,16 +72,7 @@ pub fn run(args: CleanArgs) -> Result<()> {
 /// The device cgroups of one run (in every hierarchy), or of every run.
 fn leftover_cgroups(run_id: Option<&str>) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let roots = std::iter::once(PathBuf::from("/sys/fs/cgroup")).chain(
-        std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-            // Real hierarchies only: `cpu` and `cpuacct` are links to `cpu,cpuacct`.
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path()),
-    );
-    for root in roots {
+    for root in device::hierarchies() {
         for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let ours = match run_id {
