@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use wow_records::vocab::ModuleBuild;
-use wow_records::{Backend, Experiment, Meta, Record, RunDir, Series, SummaryRow};
+use wow_records::{Backend, Engine, Experiment, Meta, Record, RunDir, Series, SummaryRow};
 
 /// One run folder that contributed to a [`Dataset`].
 #[derive(Debug, Clone)]
@@ -163,6 +163,8 @@ pub fn meta_device_name(meta: &Meta) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeriesKey {
     pub backend: String,
+    /// The Wasm engine of a Wasm series; empty for the others.
+    pub engine: String,
     pub variant: String,
     pub config: String,
     pub workload: String,
@@ -172,6 +174,7 @@ impl SeriesKey {
     pub fn of(r: &SummaryRow) -> SeriesKey {
         SeriesKey {
             backend: r.backend.clone(),
+            engine: r.engine.clone(),
             variant: r.variant.clone(),
             config: r.config.clone(),
             workload: r.workload.clone(),
@@ -181,16 +184,22 @@ impl SeriesKey {
     pub fn of_record(r: &Record) -> SeriesKey {
         SeriesKey {
             backend: r.backend.clone(),
+            engine: r.engine.clone(),
             variant: r.variant.clone(),
             config: r.config.clone(),
             workload: r.workload.clone(),
         }
     }
 
-    /// `wasm precompiled`, plus config and workload when `vary` says they differ between the
-    /// series shown together.
+    /// `wasm precompiled` (`wasmer precompiled` when engines differ among the series shown
+    /// together), plus config and workload when `vary` says they differ.
     pub fn label(&self, vary: Vary) -> String {
-        let mut s = format!("{} {}", self.backend, self.variant);
+        let side = if vary.engine && !self.engine.is_empty() {
+            &self.engine
+        } else {
+            &self.backend
+        };
+        let mut s = format!("{side} {}", self.variant);
         if vary.workload {
             s.push_str(&format!(", {}", self.workload));
         }
@@ -201,10 +210,11 @@ impl SeriesKey {
     }
 
     /// Presentation order: Wasm before Docker, each in the vocabulary's order.
-    pub fn order(&self) -> (usize, usize, String, String, String) {
+    pub fn order(&self) -> (usize, usize, usize, String, String, String) {
         (
             backend_rank(&self.backend),
             variant_rank(&self.variant),
+            engine_rank(&self.engine),
             self.variant.clone(),
             self.workload.clone(),
             self.config.clone(),
@@ -217,6 +227,7 @@ impl SeriesKey {
 pub struct Vary {
     pub config: bool,
     pub workload: bool,
+    pub engine: bool,
 }
 
 impl Vary {
@@ -228,8 +239,17 @@ impl Vary {
         Vary {
             config: distinct(|k| &k.config),
             workload: distinct(|k| &k.workload),
+            engine: distinct(|k| &k.engine),
         }
     }
+}
+
+/// Presentation order of engines: the vocabulary's (the reference first), then none.
+pub fn engine_rank(e: &str) -> usize {
+    Engine::ALL
+        .iter()
+        .position(|o| e == o)
+        .unwrap_or(Engine::ALL.len())
 }
 
 /// Presentation order of backends: Wasm, Docker, the load generator, anything else.

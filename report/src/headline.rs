@@ -40,7 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use wow_records::{Backend, Config, Experiment, Metric, Series, SummaryRow, phase};
+use wow_records::{Backend, Config, Engine, Experiment, Metric, Series, SummaryRow, phase};
 
 use crate::data::{SeriesKey, measured};
 use crate::fmt;
@@ -574,6 +574,11 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             if series.is_empty() {
                 series.push(SeriesKey {
                     backend: backend.into(),
+                    engine: if backend == Backend::Wasm {
+                        Engine::REFERENCE.into()
+                    } else {
+                        String::new()
+                    },
                     variant: default_variant.into(),
                     config: Config::Paper.into(),
                     workload: "azure-mix".into(),
@@ -634,6 +639,11 @@ mod tests {
         SummaryRow {
             experiment: Experiment::Capacity.into(),
             backend: backend.into(),
+            engine: if backend == Backend::Wasm {
+                "wasmtime".into()
+            } else {
+                String::new()
+            },
             variant: variant.into(),
             config: Config::Default.into(),
             workload: "sleep".into(),

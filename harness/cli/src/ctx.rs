@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wow_artifacts::Artifacts;
-use wow_records::Series;
+use wow_records::{Engine, Series};
 
 use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::wasm::{WasmBackend, WasmOptions};
@@ -39,11 +40,28 @@ pub struct Ctx {
     /// The backends this run has started and not yet released (stopped at the end).
     pub live: Mutex<Vec<Arc<AnyBackend>>>,
     pub work_dir: PathBuf,
+    /// Set during a later engine's pass: only Wasm series run.
+    pub engine_pass: AtomicBool,
 }
 
 impl Ctx {
+    /// Whether the current pass runs `kind`'s series: the first pass runs every backend asked
+    /// for, each later engine's pass only the Wasm side.
     pub fn wants(&self, kind: BackendKind) -> bool {
         self.backends.contains(&kind)
+            && (kind == BackendKind::Wasm || !self.engine_pass.load(Ordering::Relaxed))
+    }
+
+    /// The engine the current pass's executors run.
+    pub fn engine(&self) -> Engine {
+        self.rec.engine()
+    }
+
+    /// Starts the pass of `engine`: Wasm rows are recorded under it and executors run it;
+    /// `wasm_only` leaves out the Docker series (measured once, in the first pass).
+    pub fn begin_engine_pass(&self, engine: Engine, wasm_only: bool) {
+        self.rec.set_engine(engine);
+        self.engine_pass.store(wasm_only, Ordering::Relaxed);
     }
 
     /// The series of `kind` to run out of an experiment's list, after `--variants`.
@@ -113,7 +131,7 @@ impl Ctx {
         let opts = WasmOptions {
             variant: variant.to_string(),
             url: self.wasm_url.clone(),
-            executor_args: with_memory_budget(executor_args),
+            executor_args: executor_args_for(self.engine(), executor_args),
             work_dir: dir,
             cgroup_procs: self
                 .cgroup
@@ -259,8 +277,10 @@ pub async fn settle(ctx: &Ctx, d: Duration) -> Result<()> {
 pub const EXECUTOR_MEMORY_BUDGET_MB: u64 = 4096;
 
 /// A started executor's arguments: the harness's memory budget unless the series sets one.
-fn with_memory_budget(executor_args: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = executor_args.iter().map(|s| s.to_string()).collect();
+/// The executor's arguments: the pass's engine, the series' own, and the run's memory budget.
+fn executor_args_for(engine: Engine, executor_args: &[&str]) -> Vec<String> {
+    let mut args = vec!["--engine".to_string(), engine.as_str().to_string()];
+    args.extend(executor_args.iter().map(|s| s.to_string()));
     if !args.iter().any(|a| a.starts_with("--memory-budget-mb")) {
         args.extend([
             "--memory-budget-mb".to_string(),

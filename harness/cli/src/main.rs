@@ -42,6 +42,10 @@ enum Command {
     /// it as a process of its own.
     #[command(hide = true)]
     Executor(wow_runtime::cli::Args),
+    /// Time one engine's start-up ladder in a process of its own (the `ladder` experiment
+    /// starts it).
+    #[command(hide = true, name = "executor-ladder")]
+    ExecutorLadder(wowbench::experiments::ladder_child::LadderChildArgs),
 }
 
 /// Runs the subcommand; an error is printed as `Error: …` and exits 1 (as a `Result` returned
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Clean(args) => done(cmd::clean::run(args)),
         Command::DockerProbe(args) => cmd::docker_probe::run(args),
         Command::Executor(args) => done(wow_runtime::cli::run(args)),
+        Command::ExecutorLadder(args) => done(wowbench::experiments::ladder_child::run(args)),
     };
     outcome.unwrap_or_else(|e| {
         eprintln!("Error: {e:?}");

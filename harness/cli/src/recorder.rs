@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use wow_records::{Backend, Config, Experiment, GroupKey, Measure, Record, RecordWriter, RunDir};
+use wow_records::{
+    Backend, Config, Engine, Experiment, GroupKey, Measure, Record, RecordWriter, RunDir,
+};
 
 /// Raised once (Ctrl-C, a fatal error); long waits race it.
 #[derive(Clone, Default)]
@@ -94,10 +96,17 @@ impl SeriesKey {
         }
     }
 
-    pub fn key(&self, device: &str, concurrency: u32, m: Measure) -> GroupKey {
+    /// The group of a measurement at `concurrency` on `device`; `engine` names the Wasm
+    /// engine of a Wasm series (other rows have none).
+    pub fn key(&self, device: &str, engine: Engine, concurrency: u32, m: Measure) -> GroupKey {
         GroupKey {
             experiment: self.experiment.into(),
             backend: self.backend.into(),
+            engine: if self.backend == Backend::Wasm {
+                engine.as_str().to_string()
+            } else {
+                String::new()
+            },
             variant: self.variant.clone(),
             config: self.config.into(),
             workload: self.workload.clone(),
@@ -118,9 +127,26 @@ pub struct Recorder {
     pub progress: MultiProgress,
     pub cancel: Cancel,
     quiet: bool,
+    /// The Wasm engine of the executor(s) the current pass runs (one engine per pass).
+    engine: Mutex<Engine>,
 }
 
 impl Recorder {
+    /// The engine Wasm rows are recorded under from now on.
+    pub fn set_engine(&self, engine: Engine) {
+        *self.engine.lock().unwrap() = engine;
+    }
+
+    /// The engine of the current pass.
+    pub fn engine(&self) -> Engine {
+        *self.engine.lock().unwrap()
+    }
+
+    /// The group of a measurement of series `s` in this run, under the current engine.
+    pub fn key(&self, s: &SeriesKey, concurrency: u32, m: Measure) -> GroupKey {
+        s.key(&self.device, self.engine(), concurrency, m)
+    }
+
     pub fn new(
         run_id: &str,
         device: &str,
@@ -142,6 +168,7 @@ impl Recorder {
             progress,
             cancel,
             quiet,
+            engine: Mutex::new(Engine::REFERENCE),
         })
     }
 
@@ -191,7 +218,7 @@ impl Recorder {
         m: Measure,
         value: Result<f64, String>,
     ) -> Result<()> {
-        let key = s.key(&self.device, concurrency, m);
+        let key = self.key(s, concurrency, m);
         let (value, ok, note) = match value {
             Ok(v) => (v, true, String::new()),
             Err(note) => (f64::NAN, false, note),
@@ -200,6 +227,7 @@ impl Recorder {
             run_id: self.run_id.clone(),
             experiment: key.experiment,
             backend: key.backend,
+            engine: key.engine,
             variant: key.variant,
             config: key.config,
             workload: key.workload,

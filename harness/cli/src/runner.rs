@@ -7,21 +7,24 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wow_artifacts::BuildOptions;
-use wow_records::RunDir;
 use wow_records::meta::{Meta, RunStatus, now_rfc3339};
 use wow_records::run_dir::new_run_id;
+use wow_records::{Engine, RunDir};
 
 use crate::backend::docker::DockerBackend;
 use crate::backend::{ActionClient, BackendKind};
 use crate::ctx::Ctx;
 use crate::device::{self, DeviceCgroup};
 use crate::recorder::{Cancel, Interrupted, Recorder};
-use crate::suite::Suite;
+use crate::suite::{ExperimentSpec, Suite};
 use crate::{experiments, fingerprint, signals};
 
 pub struct RunOptions {
     pub suite: Suite,
     pub backends: Vec<BackendKind>,
+    /// The Wasm engines, each a pass over every experiment's Wasm series (Docker's series run
+    /// in the first). `None`: the suite's list, else every engine of this build.
+    pub engines: Option<Vec<Engine>>,
     pub variants: Option<Vec<String>>,
     pub workloads: Option<Vec<String>>,
     pub device: String,
@@ -45,6 +48,7 @@ impl RunOptions {
         RunOptions {
             suite,
             backends,
+            engines: None,
             variants: None,
             workloads: None,
             device: "host".into(),
@@ -75,6 +79,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         .unwrap_or_else(|| new_run_id(&opts.suite.name));
     check_writable(&opts.out)?;
     let profile = device::profile(&opts.device)?;
+    let engines = run_engines_of(&opts)?;
     let workloads_ok = opts
         .workloads
         .iter()
@@ -124,7 +129,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         "profile": profile,
         "cgroup": cgroup,
         "not_covered": if cgroup.is_some() {
-            "dockerd, containerd, the containerd shims and docker-proxy run outside the device's cgroup (as on a real device they would share its memory); the in-process ladder runs in the harness"
+            "dockerd, containerd, the containerd shims and docker-proxy run outside the device's cgroup (as on a real device they would share its memory)"
         } else { "" },
     });
     let mut meta = Meta {
@@ -137,13 +142,19 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         wowbench_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: fingerprint::git_commit(),
         toolchain: fingerprint::toolchain(),
-        wasmtime_version: wow_runtime::engine::wasmtime_version().to_string(),
+        wasmtime_version: wow_runtime::engines::wasmtime::setup::wasmtime_version().to_string(),
+        engines: wow_runtime::engines::catalogue()
+            .into_iter()
+            .filter(|e| engines.contains(&e.name))
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?,
         machine: fingerprint::machine(),
         docker: docker_info,
         device: device_json,
         config: serde_json::json!({
             "suite": opts.suite,
             "backends": opts.backends,
+            "engines": engines,
             "variants": opts.variants,
             "workloads": opts.workloads,
             "docker_host": opts.docker_host,
@@ -174,6 +185,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         notes: Default::default(),
         live: Default::default(),
         work_dir: dir.path.join("work"),
+        engine_pass: Default::default(),
     };
 
     let (signals, received) = signals::watch(
@@ -193,9 +205,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
             interrupted = true;
             break;
         }
-        let r = experiments::run(&ctx, spec).await;
-        ctx.release_all().await;
-        ctx.rec.checkpoint()?;
+        let r = run_engines(&ctx, spec, &engines).await;
         match r {
             Ok(()) => meta.experiments_done.push(spec.id().to_string()),
             Err(e) if e.is::<Interrupted>() || cancel.is_cancelled() => {
@@ -281,4 +291,58 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
+}
+
+/// The engines of a run, in pass order: the command line's, else the suite's, else every engine
+/// of this build; an engine this build lacks is an error naming the ones it has.
+fn run_engines_of(opts: &RunOptions) -> Result<Vec<Engine>> {
+    let have = wow_runtime::engines::available();
+    let wanted = opts
+        .engines
+        .clone()
+        .or_else(|| opts.suite.engines.clone())
+        .unwrap_or_else(|| have.clone());
+    if let Some(missing) = wanted.iter().find(|e| !have.contains(e)) {
+        bail!(
+            "this build has no {missing} engine; it has: {}",
+            have.iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if wanted.is_empty() {
+        bail!("no engine to run");
+    }
+    Ok(wanted)
+}
+
+/// Runs one experiment once per engine: the first pass with every backend asked for, each
+/// later pass with the Wasm series only, its executors on that engine.
+async fn run_engines(ctx: &Ctx, spec: &ExperimentSpec, engines: &[Engine]) -> Result<()> {
+    let mut outcome = Ok(());
+    for (i, &engine) in engines.iter().enumerate() {
+        if i > 0 && !ctx.backends.contains(&BackendKind::Wasm) {
+            break;
+        }
+        ctx.begin_engine_pass(engine, i > 0);
+        let r = experiments::run(ctx, spec).await;
+        ctx.release_all().await;
+        ctx.rec.checkpoint()?;
+        match r {
+            Err(e) if e.is::<Interrupted>() || ctx.rec.cancel.is_cancelled() => return Err(e),
+            // One engine's failure is recorded and the other engines still run.
+            Err(e) if engines.len() > 1 => {
+                let e = e.context(format!("engine {engine}"));
+                if outcome.is_ok() {
+                    outcome = Err(e);
+                } else {
+                    ctx.rec.note(&format!("error: {} failed: {e:#}", spec.id()));
+                }
+            }
+            r => outcome = outcome.and(r),
+        }
+    }
+    ctx.begin_engine_pass(engines.first().copied().unwrap_or(Engine::REFERENCE), false);
+    outcome
 }

@@ -26,6 +26,9 @@ pub struct Suite {
     pub name: String,
     #[serde(rename = "experiment")]
     pub experiments: Vec<ExperimentSpec>,
+    /// The Wasm engines to run, in pass order (`None`: every engine of the build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines: Option<Vec<wow_records::Engine>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,6 +373,8 @@ impl Suite {
         Ok(Suite {
             name: name.to_string(),
             experiments,
+            // The CI gate's time budget holds the reference engine only.
+            engines: (name == "ci").then(|| vec![wow_records::Engine::REFERENCE]),
         })
     }
 

@@ -182,6 +182,7 @@ mod tests {
             run_id: "r".into(),
             experiment: Experiment::ColdStart.into(),
             backend: Backend::Wasm.into(),
+            engine: "wasmtime".into(),
             variant: Series::Precompiled.into(),
             config: Config::Default.into(),
             workload: "noop".into(),

@@ -19,6 +19,7 @@ pub use run_dir::RunDir;
 pub use stats::Stats;
 pub use summary::SummaryRow;
 pub use vocab::{
-    Backend, Config, Experiment, LadderStep, Measure, Metric, ModuleBuild, Series, Unit, phase,
+    Backend, Config, Engine, Experiment, LadderStep, Measure, Metric, ModuleBuild, Series, Unit,
+    phase,
 };
 pub use writer::RecordWriter;

@@ -60,6 +60,9 @@ pub struct Meta {
     #[serde(default)]
     pub toolchain: Option<String>,
     pub wasmtime_version: String,
+    /// The Wasm engines of the run, in pass order: name, version, mode, tier, deadline.
+    #[serde(default)]
+    pub engines: Vec<serde_json::Value>,
     pub machine: Machine,
     /// Absent when the run did not use Docker or the engine could not be reached.
     #[serde(default)]
@@ -146,6 +149,7 @@ mod tests {
             git_commit: None,
             toolchain: None,
             wasmtime_version: "48".into(),
+            engines: vec![],
             machine: Machine::default(),
             docker: None,
             device: serde_json::json!({"name": "host"}),

@@ -11,6 +11,10 @@ pub struct Record {
     pub experiment: String,
     /// `wasm` or `docker`.
     pub backend: String,
+    /// The Wasm engine of a Wasm row (`wasmtime`, `wasmer`, `wamr`, `wasmi`); empty for other
+    /// rows. Records written before engines were a dimension read as `wasmtime`.
+    #[serde(default)]
+    pub engine: String,
     /// The series: `compile`, `precompiled`, `create-start`, `prestarted`, `shared`, ….
     pub variant: String,
     /// The sandbox policy in force: `paper`, `fair` or `default`.
@@ -42,6 +46,8 @@ pub struct Record {
 pub struct GroupKey {
     pub experiment: String,
     pub backend: String,
+    #[serde(default)]
+    pub engine: String,
     pub variant: String,
     pub config: String,
     pub workload: String,
@@ -53,10 +59,18 @@ pub struct GroupKey {
 }
 
 impl Record {
+    /// Names the engine of a Wasm row written before the `engine` column existed.
+    pub fn fill_engine(&mut self) {
+        if self.engine.is_empty() && self.backend == crate::Backend::Wasm {
+            self.engine = crate::Engine::REFERENCE.as_str().to_string();
+        }
+    }
+
     pub fn key(&self) -> GroupKey {
         GroupKey {
             experiment: self.experiment.clone(),
             backend: self.backend.clone(),
+            engine: self.engine.clone(),
             variant: self.variant.clone(),
             config: self.config.clone(),
             workload: self.workload.clone(),
@@ -72,9 +86,16 @@ impl Record {
 impl GroupKey {
     /// A file-name-safe label, e.g. for the group's histogram file.
     pub fn slug(&self) -> String {
+        // The reference engine is left out, so a group keeps the name it had before engines
+        // were a dimension (committed baselines' histogram files still match).
+        let engine = match self.engine.as_str() {
+            "wasmtime" => "",
+            e => e,
+        };
         let parts = [
             self.experiment.as_str(),
             self.backend.as_str(),
+            engine,
             self.variant.as_str(),
             self.config.as_str(),
             self.workload.as_str(),

@@ -14,6 +14,8 @@ use crate::stats::Stats;
 pub struct SummaryRow {
     pub experiment: String,
     pub backend: String,
+    #[serde(default)]
+    pub engine: String,
     pub variant: String,
     pub config: String,
     pub workload: String,
@@ -42,6 +44,7 @@ impl SummaryRow {
         GroupKey {
             experiment: self.experiment.clone(),
             backend: self.backend.clone(),
+            engine: self.engine.clone(),
             variant: self.variant.clone(),
             config: self.config.clone(),
             workload: self.workload.clone(),
@@ -58,6 +61,7 @@ impl SummaryRow {
         SummaryRow {
             experiment: key.experiment,
             backend: key.backend,
+            engine: key.engine,
             variant: key.variant,
             config: key.config,
             workload: key.workload,
@@ -118,7 +122,14 @@ pub fn read_summary(path: &Path) -> Result<Vec<SummaryRow>> {
     reader
         .deserialize()
         .enumerate()
-        .map(|(i, r)| r.with_context(|| format!("{}: bad row {}", path.display(), i + 2)))
+        .map(|(i, r)| {
+            let mut row: SummaryRow =
+                r.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?;
+            if row.engine.is_empty() && row.backend == crate::Backend::Wasm {
+                row.engine = crate::Engine::REFERENCE.as_str().to_string();
+            }
+            Ok(row)
+        })
         .collect()
 }
 
@@ -131,6 +142,7 @@ mod tests {
             run_id: "r".into(),
             experiment: "cold-start".into(),
             backend: "docker".into(),
+            engine: String::new(),
             variant: variant.into(),
             config: "default".into(),
             workload: "noop".into(),

@@ -179,6 +179,39 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// The Wasm engine an executor runs (the `engine` column of Wasm rows; one per process).
+    Engine {
+        /// The reference engine: Cranelift JIT, precompiled `.cwasm`, pooling allocator.
+        Wasmtime = "wasmtime",
+        /// Cranelift JIT, precompiled artifacts, WASI through wasmer-wasix.
+        Wasmer = "wasmer",
+        /// WAMR's interpreter (the paper ran WAMR ahead-of-time, which cannot be built here).
+        Wamr = "wamr",
+        /// A pure-Rust interpreter: the smallest footprint.
+        Wasmi = "wasmi",
+    }
+}
+
+impl Engine {
+    /// The engine of every Wasm row written before engines were a dimension.
+    pub const REFERENCE: Engine = Engine::Wasmtime;
+
+    /// One line for `wowbench list` and the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Engine::Wasmtime => {
+                "wasmtime: Cranelift JIT, precompiled artifacts, pooling allocator (the reference)"
+            }
+            Engine::Wasmer => "wasmer: Cranelift JIT, precompiled artifacts, WASI by wasmer-wasix",
+            Engine::Wamr => {
+                "WAMR: interpreter (the paper ran it ahead-of-time, which cannot be built here)"
+            }
+            Engine::Wasmi => "wasmi: pure-Rust interpreter, deadline by fuel",
+        }
+    }
+}
+
+vocabulary! {
     /// A named series (the `variant` column): one way of running a backend.
     Series {
         /// Wasm: every init compiles its (distinct) code.

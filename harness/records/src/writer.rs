@@ -77,10 +77,11 @@ fn header() -> String {
 }
 
 /// The columns of `records.csv`, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "run_id",
     "experiment",
     "backend",
+    "engine",
     "variant",
     "config",
     "workload",
@@ -110,7 +111,9 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
     for (i, row) in reader.deserialize().enumerate() {
-        let r: Record = row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?;
+        let mut r: Record =
+            row.with_context(|| format!("{}: bad row {}", path.display(), i + 2))?;
+        r.fill_engine();
         out.push(r);
     }
     Ok(out)
@@ -125,6 +128,7 @@ mod tests {
             run_id: "r1".into(),
             experiment: "cold-start".into(),
             backend: "wasm".into(),
+            engine: "wasmtime".into(),
             variant: "precompiled".into(),
             config: "default".into(),
             workload: "noop".into(),

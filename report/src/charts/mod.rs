@@ -8,7 +8,7 @@ pub mod draw;
 pub mod figure;
 
 use plotters::style::RGBColor;
-use wow_records::{Backend, Experiment, Series, SummaryRow};
+use wow_records::{Backend, Engine, Experiment, Series, SummaryRow};
 
 use crate::data::{Dataset, SeriesKey, measured, meta_device_name};
 use crate::paper::{Curve, paper};
@@ -31,28 +31,47 @@ impl ChartSpec {
     }
 }
 
-/// Colour and marker of a series, stable across charts: Wasm in blues and greens, Docker in
-/// reds, oranges and purples.
-pub fn series_style(backend: &str, variant: &str) -> (RGBColor, Marker) {
+/// Colour and marker of a series, stable across charts: Wasm in one colour per engine (a
+/// lighter shade for `compile`, a darker one for `shared`), Docker in reds, oranges and purples.
+pub fn series_style(backend: &str, engine: &str, variant: &str) -> (RGBColor, Marker) {
     let series = variant.parse::<Series>().ok();
-    match (backend.parse::<Backend>().ok(), series) {
-        (Some(Backend::Wasm), Some(Series::Precompiled | Series::InProcess | Series::Distinct)) => {
-            (RGBColor(31, 119, 180), Marker::Circle)
+    match backend.parse::<Backend>().ok() {
+        Some(Backend::Wasm) => {
+            let base = engine_color(engine);
+            match series {
+                Some(Series::Compile) => (shade(base, 0.45), Marker::Square),
+                Some(Series::Shared) => (shade(base, -0.35), Marker::Square),
+                _ => (base, Marker::Circle),
+            }
         }
-        (Some(Backend::Wasm), Some(Series::Compile)) => (RGBColor(23, 162, 184), Marker::Square),
-        (Some(Backend::Wasm), Some(Series::Shared)) => (RGBColor(44, 160, 44), Marker::Square),
-        (Some(Backend::Wasm), _) => (RGBColor(60, 90, 160), Marker::Circle),
-        (Some(Backend::Docker), Some(Series::CreateStart)) => {
-            (RGBColor(214, 39, 40), Marker::Triangle)
-        }
-        (Some(Backend::Docker), Some(Series::Prestarted)) => {
-            (RGBColor(255, 127, 14), Marker::Square)
-        }
-        (Some(Backend::Docker), Some(Series::HostNet)) => (RGBColor(148, 103, 189), Marker::Circle),
-        (Some(Backend::Docker), Some(Series::Actionloop)) => (RGBColor(140, 86, 75), Marker::Cross),
-        (Some(Backend::Docker), _) => (RGBColor(190, 60, 120), Marker::Triangle),
+        Some(Backend::Docker) => match series {
+            Some(Series::CreateStart) => (RGBColor(214, 39, 40), Marker::Triangle),
+            Some(Series::Prestarted) => (RGBColor(255, 127, 14), Marker::Square),
+            Some(Series::HostNet) => (RGBColor(148, 103, 189), Marker::Circle),
+            Some(Series::Actionloop) => (RGBColor(140, 86, 75), Marker::Cross),
+            _ => (RGBColor(190, 60, 120), Marker::Triangle),
+        },
         _ => (RGBColor(100, 100, 100), Marker::Cross),
     }
+}
+
+/// One colour per Wasm engine, the same in every chart (rows without an engine are
+/// wasmtime's).
+pub fn engine_color(engine: &str) -> RGBColor {
+    match engine.parse::<Engine>().unwrap_or(Engine::REFERENCE) {
+        Engine::Wasmtime => RGBColor(31, 119, 180),
+        Engine::Wasmer => RGBColor(44, 160, 44),
+        Engine::Wamr => RGBColor(188, 150, 20),
+        Engine::Wasmi => RGBColor(23, 170, 190),
+    }
+}
+
+/// `c` mixed towards white (`amount` > 0) or black (< 0).
+fn shade(c: RGBColor, amount: f64) -> RGBColor {
+    let to = if amount > 0.0 { 255.0 } else { 0.0 };
+    let a = amount.abs();
+    let mix = |v: u8| (v as f64 + (to - v as f64) * a).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
 /// The colour of the paper's values beside this run's (Docker's, then the Wasm runtime's).
@@ -85,7 +104,7 @@ pub fn reference_line(curve: &Curve, device: &str) -> Line {
 
 /// The standard line of a series: mean per level, 95% CI band where n > 1.
 pub fn mean_line(key: &SeriesKey, label: String, rows: &[&SummaryRow], scale: f64) -> Line {
-    let (color, marker) = series_style(&key.backend, &key.variant);
+    let (color, marker) = series_style(&key.backend, &key.engine, &key.variant);
     let rows: Vec<&&SummaryRow> = rows.iter().filter(|r| measured(r)).collect();
     Line {
         label,

@@ -152,7 +152,7 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
             .filter(|s| measured(s) && (s.concurrency as f64) <= cap)
             .max_by_key(|s| s.concurrency);
         if let Some(at) = at {
-            let (color, _) = series_style(&k.backend, &k.variant);
+            let (color, _) = series_style(&k.backend, &k.engine, &k.variant);
             marks.push(Mark {
                 x: at.concurrency as f64,
                 y: at.median.unwrap_or(f64::NAN),

@@ -104,7 +104,7 @@ fn chart(ds: &Dataset, device: &str, rows: &[&SummaryRow]) -> Option<ChartSpec> 
     let bars: Vec<HBar> = rows
         .iter()
         .map(|r| {
-            let (color, _) = series_style(&r.backend, &r.variant);
+            let (color, _) = series_style(&r.backend, &r.engine, &r.variant);
             let name = if r.variant == Series::InProcess {
                 format!("{}: start-up rungs, timed in-process", r.backend)
             } else {

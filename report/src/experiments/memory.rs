@@ -267,7 +267,7 @@ fn builds_chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
                 d.concurrency,
                 fmt::mib(d.median.unwrap_or(f64::NAN))
             ),
-            color: series_style(&d.backend, &d.variant).0,
+            color: series_style(&d.backend, &d.engine, &d.variant).0,
         });
     }
     if let Some(pd) = f.docker_mib() {

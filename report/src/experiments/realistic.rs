@@ -125,7 +125,7 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
     let vary = Vary::of(series.iter().map(|(k, _)| k));
     let mut lines = Vec::new();
     for (k, xs) in series {
-        let (color, _) = series_style(&k.backend, &k.variant);
+        let (color, _) = series_style(&k.backend, &k.engine, &k.variant);
         let cold = rows
             .cold_fraction(k)
             .map(fmt::percent)

@@ -27,7 +27,13 @@ fn noop_wasm() -> Vec<u8> {
 fn ladder(c: &mut Criterion) {
     let rt = runtime();
     let wasm = noop_wasm();
-    let ladder = rt.block_on(Ladder::new(&wasm, "{}")).expect("ladder");
+    let ladder = rt
+        .block_on(Ladder::new(
+            wow_runtime::engines::EngineName::Wasmtime,
+            &wasm,
+            "{}",
+        ))
+        .expect("ladder");
     let mut g = c.benchmark_group("ladder");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.bench_function(LadderStep::Compile.as_str(), |b| {

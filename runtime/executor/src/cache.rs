@@ -1,11 +1,11 @@
 //! Compiled-artifact cache: the platform compiles each distinct module once.
 //!
-//! Keyed by the BLAKE3 digest of the `.wasm` bytes, in two tiers: compiled `Module`s in memory
+//! Keyed by the BLAKE3 digest of the `.wasm` bytes, in two tiers: compiled code in memory
 //! (bounded by count, least recently used out first) and `.cwasm` files on disk (bounded by
 //! bytes, in a private folder, each with a checksum checked when it is read: see `disk`) so a
 //! restarted executor skips compilation too. Disk entries live under a folder named by the
-//! engine's compatibility key, so an artifact from another wasmtime version or configuration is
-//! never loaded; wasmtime checks it again on load, and a file that fails its checksum or does not
+//! engine's compatibility key, so an artifact from another engine, version or configuration is
+//! never loaded; the engine checks it again on load where it can, and a file that fails its checksum or does not
 //! load is deleted and recompiled.
 //!
 //! Concurrent `/init`s of the same new code compile it once: later callers wait for the first,
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::engines::{Code, Engine};
 use anyhow::Result;
-use wasmtime::{Engine, Module};
 
 use crate::config::CacheConfig;
 use crate::disk;
@@ -56,7 +56,7 @@ pub struct CacheStats {
 }
 
 struct MemEntry {
-    module: Module,
+    module: Arc<dyn Code>,
     last_used: u64,
 }
 
@@ -74,7 +74,7 @@ struct Tiers {
 }
 
 /// The outcome of one load, shared by every caller that waited for it.
-type Loaded = Option<std::result::Result<(Module, Source), String>>;
+type Loaded = Option<std::result::Result<(Arc<dyn Code>, Source), String>>;
 type Loading = tokio::sync::watch::Sender<Loaded>;
 type Inflight = tokio::sync::watch::Receiver<Loaded>;
 
@@ -91,7 +91,7 @@ impl Drop for LeaveInflight<'_> {
 }
 
 pub struct ArtifactCache {
-    engine: Engine,
+    engine: Arc<dyn Engine>,
     dir: Option<PathBuf>,
     max_disk_bytes: u64,
     max_memory_entries: usize,
@@ -104,11 +104,11 @@ pub struct ArtifactCache {
 
 impl ArtifactCache {
     /// Opens the cache, indexing the `.cwasm` files already on disk for this engine.
-    pub fn open(engine: &Engine, engine_key: &str, cfg: &CacheConfig) -> Result<Self> {
+    pub fn open(engine: &Arc<dyn Engine>, cfg: &CacheConfig) -> Result<Self> {
         let dir = cfg
             .dir
             .as_ref()
-            .and_then(|root| match disk::open_private(root, engine_key) {
+            .and_then(|root| match disk::open_private(root, engine.key()) {
                 Ok(dir) => Some(dir),
                 Err(e) => {
                     tracing::warn!(
@@ -182,7 +182,7 @@ impl ArtifactCache {
         self: &Arc<Self>,
         digest: Digest,
         wasm: bytes::Bytes,
-    ) -> std::result::Result<(Module, Source), String> {
+    ) -> std::result::Result<(Arc<dyn Code>, Source), String> {
         if let Some(m) = self.memory_get(&digest) {
             self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((m, Source::Memory));
@@ -248,7 +248,7 @@ impl ArtifactCache {
         lock(&self.inflight).len()
     }
 
-    fn memory_get(&self, digest: &Digest) -> Option<Module> {
+    fn memory_get(&self, digest: &Digest) -> Option<Arc<dyn Code>> {
         let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
@@ -258,7 +258,7 @@ impl ArtifactCache {
         })
     }
 
-    fn memory_put(&self, digest: Digest, module: Module) {
+    fn memory_put(&self, digest: Digest, module: Arc<dyn Code>) {
         let mut t = lock(&self.tiers);
         t.tick += 1;
         let tick = t.tick;
@@ -285,7 +285,7 @@ impl ArtifactCache {
 
     /// Runs on a blocking thread: the module from the disk tier, if there, intact and
     /// loadable. A file that fails its checksum or does not load is removed (and recompiled).
-    fn load_from_disk(&self, digest: Digest) -> Option<Module> {
+    fn load_from_disk(&self, digest: Digest) -> Option<Arc<dyn Code>> {
         let path = self.disk_path(&digest)?;
         if !lock(&self.tiers).disk.contains_key(&digest) {
             return None;
@@ -293,9 +293,8 @@ impl ArtifactCache {
         let loaded = disk::read_artifact(&path).and_then(|file| {
             // SAFETY: the bytes match the checksum this cache wrote beside them, in a private
             // folder named by the engine's compatibility key, from a module this engine
-            // compiled; wasmtime re-checks the header on load.
-            unsafe { Module::deserialize(&self.engine, disk::payload(&file)) }
-                .map_err(anyhow::Error::from)
+            // compiled; the engine re-checks what it can on load.
+            unsafe { self.engine.load(disk::payload(&file)) }
         });
         match loaded {
             Ok(m) => {
@@ -312,14 +311,14 @@ impl ArtifactCache {
 
     /// Runs on a blocking thread, holding a compile permit: compiles, and writes the artifact
     /// to disk.
-    fn compile(&self, digest: Digest, wasm: &[u8]) -> std::result::Result<Module, String> {
+    fn compile(&self, digest: Digest, wasm: &[u8]) -> std::result::Result<Arc<dyn Code>, String> {
         self.stats.compiling.fetch_add(1, Ordering::Relaxed);
-        let module = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"));
+        let module = self.engine.compile(wasm).map_err(|e| format!("{e:#}"));
         self.stats.compiling.fetch_sub(1, Ordering::Relaxed);
         release_freed_memory();
         let module = module?;
         if let Some(path) = self.disk_path(&digest) {
-            match module.serialize() {
+            match self.engine.serialize(&*module, wasm) {
                 Ok(bytes) => {
                     if let Err(e) = self.store_on_disk(&digest, &path, &bytes) {
                         tracing::warn!("cannot cache artifact on disk: {e:#}");
@@ -336,7 +335,7 @@ impl ArtifactCache {
         self: &Arc<Self>,
         digest: Digest,
         wasm: bytes::Bytes,
-    ) -> std::result::Result<(Module, Source), String> {
+    ) -> std::result::Result<(Arc<dyn Code>, Source), String> {
         let failed = |e: tokio::task::JoinError| format!("compilation task failed: {e}");
         if self.dir.is_some() {
             let this = self.clone();

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{CacheConfig, PoolConfig, PrewarmConfig};
+use crate::engines::EngineName;
 use crate::{AllocatorChoice, Executor, ExecutorConfig, Limits};
 use anyhow::Context;
 
 /// A WOW-style WebAssembly action executor: OpenWhisk's action protocol, many sandboxes per
-/// process, a compiled-artifact cache and a pre-warm pool, on wasmtime.
+/// process, a compiled-artifact cache and a pre-warm pool, on wasmtime, wasmer, WAMR or wasmi.
 #[derive(clap::Parser, Debug)]
 #[command(name = "wow-runtime", version, about)]
 pub struct Args {
@@ -35,7 +36,11 @@ pub struct Args {
     /// Runs of one sandbox in flight at once (more wait); 0 = no limit.
     #[arg(long, env = "WOW_RUNTIME_CONCURRENCY", default_value_t = 0)]
     concurrency: u32,
-    /// Instance allocation.
+    /// The Wasm engine (one per process; a build has the engines of its cargo features).
+    #[arg(long, env = "WOW_RUNTIME_ENGINE", default_value_t = EngineName::Wasmtime,
+          value_parser = |s: &str| s.parse::<EngineName>().map_err(|e| e.to_string()))]
+    engine: EngineName,
+    /// Instance allocation (wasmtime).
     #[arg(long, env = "WOW_RUNTIME_ALLOCATOR", value_enum, default_value_t = AllocatorChoice::Auto)]
     allocator: AllocatorChoice,
     /// Pooling-allocator slots (concurrent instances).
@@ -97,6 +102,7 @@ impl Args {
     pub fn config(&self) -> ExecutorConfig {
         let default_cache = CacheConfig::default();
         ExecutorConfig {
+            engine: self.engine,
             limits: Limits {
                 memory_bytes: self.memory_mb << 20,
                 default_timeout: Duration::from_millis(self.timeout_ms),

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::Module;
 use wow_protocol::Failure;
 
 use crate::cache::Digest;
@@ -27,12 +26,6 @@ pub struct CodeCharge {
     digest: Digest,
 }
 
-/// The size of a module's compiled image (code, data and metadata).
-pub fn code_size(module: &Module) -> u64 {
-    let r = module.image_range();
-    (r.end as usize - r.start as usize) as u64
-}
-
 impl CodeBudget {
     pub fn new(limit: u64) -> Arc<CodeBudget> {
         Arc::new(CodeBudget {
@@ -42,17 +35,13 @@ impl CodeBudget {
         })
     }
 
-    /// Charges a sandbox's hold on `module`, refused if new code would pass the budget.
-    pub fn charge(
-        self: &Arc<Self>,
-        digest: Digest,
-        module: &Module,
-    ) -> Result<CodeCharge, Failure> {
+    /// Charges a sandbox's hold on a module of `size` bytes of compiled code, refused if new
+    /// code would pass the budget.
+    pub fn charge(self: &Arc<Self>, digest: Digest, size: u64) -> Result<CodeCharge, Failure> {
         let mut held = lock(&self.held);
         if let Some((_, holders)) = held.get_mut(&digest) {
             *holders += 1;
         } else {
-            let size = code_size(module);
             let now = self.bytes.load(Ordering::Relaxed);
             if now + size > self.limit {
                 return Err(Failure::Overloaded(format!(

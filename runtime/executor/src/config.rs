@@ -120,6 +120,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorConfig {
+    /// The Wasm engine this process runs (one per process).
+    pub engine: crate::engines::EngineName,
     pub limits: Limits,
     pub allocator: AllocatorChoice,
     pub pool: PoolConfig,
@@ -160,6 +162,7 @@ impl ExecutorConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
+            engine: crate::engines::EngineName::Wasmtime,
             limits: Limits::default(),
             allocator: AllocatorChoice::Auto,
             pool: PoolConfig::default(),

@@ -1,11 +1,10 @@
 //! The executor: many sandboxes in one process (WOW's "Wasm Executor" and "Wasm Invoker").
 //!
 //! A sandbox is created by its `/init`: the code is compiled (or found in the artifact cache),
-//! checked to be a WASI command the executor can link, and kept as an `InstancePre`. Every
-//! `/run` then gets a fresh instance in a fresh `Store` — from the pre-warm pool when one is
-//! ready — with in-memory stdio, the sandbox's limits and the run's deadline. Guests run as
-//! async tasks on tokio, so a guest sleeping in `poll_oneoff` holds no OS thread, and a
-//! CPU-bound guest yields at every epoch tick.
+//! checked to be a WASI command the engine can link, and kept pre-linked. Every `/run` then gets
+//! a fresh instance in a fresh store — from the pre-warm pool when one is ready — with in-memory
+//! stdio, the sandbox's limits and the run's deadline. What differs between engines sits behind
+//! [`crate::engines::Engine`]; everything here is the same for all of them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,17 +15,13 @@ use anyhow::Result;
 use base64::Engine as _;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Engine, InstancePre, Linker, Module, Trap, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wow_protocol::{Failure, InitRequest, LOG_SENTINEL, RunRequest};
 
 use crate::admission::{Charge, MemoryBudget, Queue, physical_memory};
 use crate::cache::{ArtifactCache, Digest, Source, hex};
 use crate::code::{CodeBudget, CodeCharge};
 use crate::config::{ExecutorConfig, Limits};
-use crate::engine::{AllocatorInfo, build_engine, engine_key, start_epoch_ticker};
-use crate::guest::{GuestState, budgeted_store};
+use crate::engines::{self, Code, Engine, Exit, Prepared, RunIo};
 use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::prewarm::{ActionPool, Budget, Ready};
@@ -38,7 +33,7 @@ pub const DEFAULT_SANDBOX: &str = "default";
 pub struct Action {
     pub name: String,
     pub digest: Digest,
-    pub pre: InstancePre<GuestState>,
+    pub pre: Arc<dyn Prepared>,
     pub env: Vec<(String, String)>,
     pub limits: Limits,
     gate: Option<Arc<Semaphore>>,
@@ -110,13 +105,10 @@ pub struct RunOutcome {
 }
 
 pub struct Executor {
-    pub engine: Engine,
-    pub allocator: AllocatorInfo,
-    pub engine_key: String,
+    pub engine: Arc<dyn Engine>,
     pub config: ExecutorConfig,
     pub cache: Arc<ArtifactCache>,
     pub metrics: Metrics,
-    linker: Linker<GuestState>,
     sandboxes: Mutex<HashMap<String, Arc<Slot>>>,
     /// One permit per pooling-allocator slot, so excess runs wait instead of failing.
     slots: Option<Arc<Semaphore>>,
@@ -129,45 +121,28 @@ pub struct Executor {
     pub queue: Queue,
 }
 
-/// The error a deadline callback raises to stop a guest.
-#[derive(Debug)]
-struct DeadlineExceeded;
-
-impl std::fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("deadline exceeded")
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
-
 impl Executor {
-    /// Builds the engine (probing the allocator), the linker and the cache, and starts the
-    /// epoch ticker and the pool janitor. Must be called inside a tokio runtime.
+    /// Builds the configured engine and the cache, and starts the pool janitor. Must be called
+    /// inside a tokio runtime.
     pub fn new(config: ExecutorConfig) -> Result<Arc<Executor>> {
-        let (engine, allocator) = build_engine(&config)?;
+        let engine = engines::build(config.engine, &config)?;
+        let info = engine.info();
         tracing::info!(
-            kind = allocator.kind,
-            slots = allocator.slots,
-            reservation_mib = allocator.memory_reservation >> 20,
-            "instance allocator: {}",
-            allocator.reason
+            engine = info.name.as_str(),
+            version = info.version,
+            tier = info.tier,
+            "instance allocator: {} ({} slots): {}",
+            info.allocator.kind,
+            info.allocator.slots,
+            info.allocator.reason
         );
-        start_epoch_ticker(&engine, config.epoch_tick);
-        let mut linker: Linker<GuestState> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut GuestState| &mut s.wasi)
-            .map_err(|e| anyhow::anyhow!("cannot link WASI: {e:#}"))?;
-        let key = engine_key(&engine);
-        let cache = Arc::new(ArtifactCache::open(&engine, &key, &config.cache)?);
-        let slots = (allocator.kind == "pooling")
-            .then(|| Arc::new(Semaphore::new(allocator.slots as usize)));
+        let cache = Arc::new(ArtifactCache::open(&engine, &config.cache)?);
+        let slots = (info.allocator.slots > 0)
+            .then(|| Arc::new(Semaphore::new(info.allocator.slots as usize)));
         let exec = Arc::new(Executor {
             engine,
-            allocator,
-            engine_key: key,
             cache,
             metrics: Metrics::default(),
-            linker,
             sandboxes: Mutex::new(HashMap::new()),
             slots,
             budget: Budget::default(),
@@ -273,12 +248,8 @@ impl Executor {
             .await
             .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
         let pre = self.prepare(&module)?;
-        let code = self.code.charge(digest, &module)?;
-        let initial_memory = module
-            .resources_required()
-            .max_initial_memory_size
-            .unwrap_or(0)
-            .saturating_mul(65536);
+        let code = self.code.charge(digest, module.code_bytes())?;
+        let initial_memory = module.initial_memory_bytes();
         let limits = self.config.limits.clone();
         let gate =
             (limits.concurrency > 0).then(|| Arc::new(Semaphore::new(limits.concurrency as usize)));
@@ -302,32 +273,15 @@ impl Executor {
         ))
     }
 
-    /// Checks that the module is a WASI command this executor can link, and pre-links it.
-    pub fn prepare(&self, module: &Module) -> Result<InstancePre<GuestState>, Failure> {
-        let has_start = module.exports().any(|e| {
-            e.name() == "_start"
-                && e.ty()
-                    .func()
-                    .is_some_and(|f| f.params().len() == 0 && f.results().len() == 0)
-        });
-        if !has_start {
-            return Err(Failure::InitFailed(
-                "The module is not a WASI command: it exports no `_start` function of type `() -> ()`."
-                    .into(),
-            ));
-        }
+    /// Checks that the module is a WASI command the engine can link within the memory limit,
+    /// and pre-links it.
+    pub fn prepare(&self, code: &Arc<dyn Code>) -> Result<Arc<dyn Prepared>, Failure> {
         let limit = self.config.limits.memory_bytes;
-        if let Some(pages) = module.resources_required().max_initial_memory_size
-            && pages.saturating_mul(65536) > limit
-        {
-            return Err(Failure::InitFailed(format!(
-                "Its initial memory of {} bytes is over the memory limit of {limit} bytes.",
-                pages.saturating_mul(65536)
-            )));
+        let initial = code.initial_memory_bytes();
+        if initial > limit {
+            return Err(engines::initial_memory_over(initial, limit));
         }
-        self.linker
-            .instantiate_pre(module)
-            .map_err(|e| Failure::InitFailed(format!("It cannot be linked: {e:#}")))
+        self.engine.prepare(code)
     }
 
     fn action(&self, sandbox: &str) -> Result<Arc<Action>, Failure> {
@@ -402,12 +356,7 @@ impl Executor {
 
     /// The failure of a run whose memory could not grow because others held the budget.
     fn over_budget(&self, asked: Option<usize>) -> Failure {
-        Failure::Overloaded(format!(
-            "The executor's memory budget of {} bytes is in use: the action's memory could not \
-             grow (to {} bytes).",
-            self.memory.limit(),
-            asked.unwrap_or(0)
-        ))
+        over_budget_failure(self.memory.limit(), asked)
     }
 
     /// `/run` (or `/{sandbox}/run`).
@@ -456,18 +405,14 @@ impl Executor {
         let _in_flight = action.pool.run_started();
         let exec_start = Instant::now();
 
-        let stdout = MemoryOutputPipe::new(action.limits.stdout_bytes);
-        let stderr = MemoryOutputPipe::new(action.limits.stderr_bytes);
-        let ctx_env = req.action_env(&action.env);
-        let wasi = WasiCtxBuilder::new()
-            .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(
-                req.params.get().as_bytes(),
-            )))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .args(std::slice::from_ref(&action.name))
-            .envs(&ctx_env)
-            .build_p1();
+        let io = RunIo {
+            stdin: Bytes::copy_from_slice(req.params.get().as_bytes()),
+            args: vec![action.name.clone()],
+            env: req.action_env(&action.env),
+            stdout_cap: action.limits.stdout_bytes,
+            stderr_cap: action.limits.stderr_bytes,
+            deadline,
+        };
 
         let pooled = action.pool.take(&self.budget);
         let prewarmed = pooled.is_some();
@@ -485,58 +430,24 @@ impl Executor {
             }
         };
         let Ready {
-            mut store,
             instance,
             permit: _permit,
         } = ready;
-        store.data_mut().wasi = wasi;
         if self.config.prewarm.enabled {
             self.refill(action);
         }
 
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store.set_epoch_deadline(1);
-        let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
-            .map_err(|e| Failure::Internal(format!("no _start: {e:#}")))?;
-        let outcome =
-            tokio::time::timeout_at(deadline.into(), start.call_async(&mut store, ())).await;
-        let refused = store.data().limiter.refused;
-        let over_budget = store.data().limiter.over_budget;
-        drop(store);
+        let end = instance.run(io).await;
         let exec = exec_start.elapsed();
-
-        let out = stdout.contents();
-        let err = stderr.contents();
+        let (out, err) = (end.stdout, end.stderr);
         let (logs, result) = wow_protocol::parse_output(&out);
         self.write_logs(&req.log_id(), logs, &err);
 
-        let failure = match outcome {
-            Err(_elapsed) => Some(Failure::Timeout {
-                limit_ms: limit.as_millis() as u64,
-            }),
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => {
-                if e.is::<DeadlineExceeded>() {
-                    Some(Failure::Timeout {
-                        limit_ms: limit.as_millis() as u64,
-                    })
-                } else if let Some(code) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                    // A clean exit, zero or not: the result line decides, as for a process.
-                    let _ = code;
-                    None
-                } else if over_budget {
-                    Some(self.over_budget(refused))
-                } else {
-                    Some(classify_trap(&e, refused, &action.limits))
-                }
-            }
+        let failure = match end.exit {
+            Exit::Timeout => Some(timeout(limit)),
+            Exit::Returned => None,
+            Exit::Failed(_) if end.over_budget.is_some() => Some(self.over_budget(end.over_budget)),
+            Exit::Failed(f) => Some(f),
         };
         let flooded =
             out.len() >= action.limits.stdout_bytes || err.len() >= action.limits.stderr_bytes;
@@ -622,28 +533,11 @@ impl Executor {
         permit: Option<OwnedSemaphorePermit>,
         charge: Charge,
     ) -> Result<Ready, Failure> {
-        let mut store = budgeted_store(&self.engine, action.limits.memory_bytes, Some(charge));
-        let instance = match action.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            Err(e) => {
-                // The guest's own fault (a data segment out of bounds, memory refused) is an
-                // action failure; anything else is ours.
-                let refused = store.data().limiter.refused;
-                if store.data().limiter.over_budget {
-                    return Err(self.over_budget(refused));
-                }
-                return Err(if refused.is_some() || e.downcast_ref::<Trap>().is_some() {
-                    classify_trap(&e, refused, &action.limits)
-                } else {
-                    Failure::Internal(format!("instantiation failed: {e:#}"))
-                });
-            }
-        };
-        Ok(Ready {
-            store,
-            instance,
-            permit,
-        })
+        let instance = action
+            .pre
+            .instantiate(action.limits.memory_bytes, charge)
+            .await?;
+        Ok(Ready { instance, permit })
     }
 
     /// Fills the sandbox's pre-warm pool with up to `n` instances now, within the budget.
@@ -690,20 +584,14 @@ fn timeout(limit: Duration) -> Failure {
     }
 }
 
-fn classify_trap(e: &wasmtime::Error, refused: Option<usize>, limits: &Limits) -> Failure {
-    if let Some(desired) = refused {
-        return Failure::ActionFailed(format!(
-            "The action exceeded its memory limit of {} bytes (it asked for {desired}) and was aborted.",
-            limits.memory_bytes
-        ));
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            Failure::ActionFailed("The action overflowed its call stack and was aborted.".into())
-        }
-        Some(t) => Failure::ActionFailed(format!("The action trapped: {t}.")),
-        None => Failure::ActionFailed(format!("The action failed: {e:#}")),
-    }
+/// The failure of a run whose memory could not grow because others held the executor's memory
+/// budget of `limit` bytes.
+pub fn over_budget_failure(limit: u64, asked: Option<usize>) -> Failure {
+    Failure::Overloaded(format!(
+        "The executor's memory budget of {limit} bytes is in use: the action's memory could not \
+         grow (to {} bytes).",
+        asked.unwrap_or(0)
+    ))
 }
 
 /// Whether `id` can name a sandbox: 1 to 128 of `A-Z a-z 0-9 . _ -`.

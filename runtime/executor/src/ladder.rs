@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
-use wasmtime::{InstancePre, Module};
 use wow_protocol::{InitRequest, RunRequest};
 
 use crate::config::{AllocatorChoice, ExecutorConfig};
+use crate::engines::{Code, EngineName, Prepared};
 use crate::executor::Executor;
-use crate::guest::{GuestState, new_store};
 
 /// The rungs, cheapest last: the shared vocabulary's [`LadderStep`]s, whose names the records
 /// and charts use.
@@ -29,36 +28,50 @@ pub const STEPS: &[LadderStep] = LadderStep::ALL;
 const SANDBOX: &str = "ladder";
 
 pub struct Ladder {
-    pub pooled: Arc<Executor>,
-    pub ondemand: Arc<Executor>,
+    /// The executor whose runs are timed: wasmtime's pooling allocator, or the engine's only
+    /// allocation.
+    pub main: Arc<Executor>,
+    /// wasmtime with on-demand allocation, for the `instantiate-ondemand` rung.
+    pub ondemand: Option<Arc<Executor>>,
     wasm: Vec<u8>,
     cwasm: Vec<u8>,
     /// The private folder of `cwasm_path`, removed with the ladder.
     _dir: tempfile::TempDir,
     cwasm_path: PathBuf,
     cwasm_digest: blake3::Hash,
-    module_pooled: Module,
-    pre_pooled: InstancePre<GuestState>,
-    pre_ondemand: InstancePre<GuestState>,
+    code: Arc<dyn Code>,
+    pre_main: Arc<dyn Prepared>,
+    pre_ondemand: Option<Arc<dyn Prepared>>,
     run_request: RunRequest,
 }
 
 impl Ladder {
-    /// Sets up two executors (pooling and on-demand allocation) hosting `wasm`.
-    pub async fn new(wasm: &[u8], params_json: &str) -> Result<Ladder> {
+    /// Sets up the executor(s) of `engine` hosting `wasm`: for wasmtime one with the pooling
+    /// allocator and one allocating on demand.
+    pub async fn new(engine: EngineName, wasm: &[u8], params_json: &str) -> Result<Ladder> {
         let mut cfg = ExecutorConfig::in_process();
+        cfg.engine = engine;
         // No background pre-warming: fresh runs instantiate; pre-warmed runs fill the pool
         // explicitly, untimed.
         cfg.prewarm.enabled = false;
-        let pooled = Executor::new(ExecutorConfig {
-            allocator: AllocatorChoice::Pooling,
+        let wasmtime = engine == EngineName::Wasmtime;
+        let main = Executor::new(ExecutorConfig {
+            allocator: if wasmtime {
+                AllocatorChoice::Pooling
+            } else {
+                AllocatorChoice::OnDemand
+            },
             ..cfg.clone()
         })?;
-        let mut od = cfg.clone();
-        od.allocator = AllocatorChoice::OnDemand;
-        let ondemand = Executor::new(od)?;
+        let ondemand = if wasmtime {
+            let mut od = cfg.clone();
+            od.allocator = AllocatorChoice::OnDemand;
+            Some(Executor::new(od)?)
+        } else {
+            None
+        };
         let code = base64::engine::general_purpose::STANDARD.encode(wasm);
-        for e in [&pooled, &ondemand] {
+        for e in std::iter::once(&main).chain(ondemand.as_ref()) {
             e.init(
                 SANDBOX,
                 InitRequest::binary(SANDBOX, code.clone(), Default::default()),
@@ -66,12 +79,13 @@ impl Ladder {
             .await
             .map_err(|f| anyhow!("init: {f}"))?;
         }
-        let module_pooled =
-            Module::new(&pooled.engine, wasm).map_err(|e| anyhow!("compile: {e:#}"))?;
-        let module_ondemand =
-            Module::new(&ondemand.engine, wasm).map_err(|e| anyhow!("compile: {e:#}"))?;
-        let cwasm = module_pooled
-            .serialize()
+        let compiled = main
+            .engine
+            .compile(wasm)
+            .map_err(|e| anyhow!("compile: {e:#}"))?;
+        let cwasm = main
+            .engine
+            .serialize(&*compiled, wasm)
             .map_err(|e| anyhow!("serialize: {e:#}"))?;
         let dir = tempfile::Builder::new()
             .prefix("wow-ladder-")
@@ -80,38 +94,56 @@ impl Ladder {
         let cwasm_path = dir.path().join("module.cwasm");
         write_new(&cwasm_path, &cwasm)?;
         let cwasm_digest = blake3::hash(&cwasm);
-        let pre_pooled = pooled.prepare(&module_pooled).map_err(|f| anyhow!("{f}"))?;
-        let pre_ondemand = ondemand
-            .prepare(&module_ondemand)
-            .map_err(|f| anyhow!("{f}"))?;
+        let pre_main = main.prepare(&compiled).map_err(|f| anyhow!("{f}"))?;
+        let pre_ondemand = match &ondemand {
+            Some(od) => {
+                let c = od
+                    .engine
+                    .compile(wasm)
+                    .map_err(|e| anyhow!("compile: {e:#}"))?;
+                Some(od.prepare(&c).map_err(|f| anyhow!("{f}"))?)
+            }
+            None => None,
+        };
         let run_request = RunRequest::parse(format!(r#"{{"value": {params_json}}}"#).as_bytes())
             .map_err(|f| anyhow!("{f}"))?;
         Ok(Ladder {
-            pooled,
+            main,
             ondemand,
             wasm: wasm.to_vec(),
             cwasm,
             _dir: dir,
             cwasm_path,
             cwasm_digest,
-            module_pooled,
-            pre_pooled,
+            code: compiled,
+            pre_main,
             pre_ondemand,
             run_request,
         })
     }
 
-    pub fn compile(&self) -> Module {
-        Module::new(&self.pooled.engine, &self.wasm).expect("compiles")
+    /// The rungs this engine has: `instantiate-pooled` only where instances come from a pool
+    /// reserved up front (wasmtime).
+    pub fn steps(&self) -> Vec<LadderStep> {
+        let pooled = self.main.engine.info().allocator.slots > 0;
+        STEPS
+            .iter()
+            .copied()
+            .filter(|s| pooled || *s != LadderStep::InstantiatePooled)
+            .collect()
     }
 
-    pub fn deserialize(&self) -> Module {
+    pub fn compile(&self) -> Arc<dyn Code> {
+        self.main.engine.compile(&self.wasm).expect("compiles")
+    }
+
+    pub fn deserialize(&self) -> Arc<dyn Code> {
         // SAFETY: bytes produced by `serialize` of this engine in `new`.
-        unsafe { Module::deserialize(&self.pooled.engine, &self.cwasm) }.expect("deserializes")
+        unsafe { self.main.engine.load(&self.cwasm) }.expect("deserializes")
     }
 
     /// The compiled module's file, once its digest is checked.
-    pub fn verified_file(&self) -> Result<VerifiedFile<'_>> {
+    pub fn verified_file(&self) -> Result<VerifiedFile> {
         let bytes = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
@@ -127,36 +159,41 @@ impl Ladder {
                 self.cwasm_path.display()
             );
         }
-        Ok(VerifiedFile { ladder: self })
+        Ok(VerifiedFile {
+            engine: self.main.engine.clone(),
+            path: self.cwasm_path.clone(),
+        })
     }
 
     /// Loads the module from its file, once its digest is checked.
-    pub fn deserialize_file(&self) -> Result<Module> {
-        Ok(self.verified_file()?.load())
+    pub fn deserialize_file(&self) -> Result<Arc<dyn Code>> {
+        self.verified_file()?.load()
     }
 
-    pub fn instance_pre(&self) -> InstancePre<GuestState> {
-        self.pooled.prepare(&self.module_pooled).expect("links")
+    pub fn instance_pre(&self) -> Arc<dyn Prepared> {
+        self.main.prepare(&self.code).expect("links")
     }
 
-    /// A new store plus an instance of the module (not run), then dropped.
+    /// A new store plus an instance of the module (not run), then dropped. `pooled` picks
+    /// wasmtime's pooling executor; every other engine allocates on demand.
     pub async fn instantiate(&self, pooled: bool) {
-        let (exec, pre) = if pooled {
-            (&self.pooled, &self.pre_pooled)
-        } else {
-            (&self.ondemand, &self.pre_ondemand)
+        let (exec, pre) = match (&self.ondemand, &self.pre_ondemand) {
+            (Some(od), Some(pre)) if !pooled => (od, pre),
+            _ => (&self.main, &self.pre_main),
         };
-        let mut store = new_store(&exec.engine, exec.config.limits.memory_bytes);
-        pre.instantiate_async(&mut store)
+        let charge = exec.memory.try_charge(0).expect("nothing to charge");
+        let instance = pre
+            .instantiate(exec.config.limits.memory_bytes, charge)
             .await
             .expect("instantiates");
+        drop(instance);
     }
 
-    /// A whole run through the executor with a fresh instance (pooling allocator).
+    /// A whole run through the executor with a fresh instance.
     pub async fn run_fresh(&self) -> Duration {
         let t = Instant::now();
         let out = self
-            .pooled
+            .main
             .run(SANDBOX, &self.run_request)
             .await
             .expect("runs");
@@ -167,13 +204,10 @@ impl Ladder {
 
     /// A whole run on a pre-warmed instance: the pool is filled first, untimed.
     pub async fn run_prewarmed(&self) -> Duration {
-        self.pooled
-            .prewarm_now(SANDBOX, 1)
-            .await
-            .expect("pre-warms");
+        self.main.prewarm_now(SANDBOX, 1).await.expect("pre-warms");
         let t = Instant::now();
         let out = self
-            .pooled
+            .main
             .run(SANDBOX, &self.run_request)
             .await
             .expect("runs");
@@ -193,7 +227,7 @@ impl Ladder {
         match step {
             LadderStep::Compile => drop(self.compile()),
             LadderStep::Deserialize => drop(self.deserialize()),
-            LadderStep::DeserializeFile => drop(file.expect("verified above").load()),
+            LadderStep::DeserializeFile => drop(file.expect("verified above").load()?),
             LadderStep::InstancePre => drop(self.instance_pre()),
             LadderStep::InstantiateOndemand => self.instantiate(false).await,
             LadderStep::InstantiatePooled => self.instantiate(true).await,
@@ -205,16 +239,16 @@ impl Ladder {
 }
 
 /// The ladder's compiled-module file, its digest checked.
-pub struct VerifiedFile<'a> {
-    ladder: &'a Ladder,
+pub struct VerifiedFile {
+    engine: Arc<dyn crate::engines::Engine>,
+    path: PathBuf,
 }
 
-impl VerifiedFile<'_> {
-    pub fn load(self) -> Module {
+impl VerifiedFile {
+    pub fn load(self) -> Result<Arc<dyn Code>> {
         // SAFETY: the file was written by `Ladder::new` from this engine's `serialize`, in a
         // private folder, and its digest matched just before.
-        unsafe { Module::deserialize_file(&self.ladder.pooled.engine, &self.ladder.cwasm_path) }
-            .expect("deserializes")
+        unsafe { self.engine.load_file(&self.path) }
     }
 }
 
@@ -263,7 +297,9 @@ mod tests {
         ));
         let _ = std::fs::remove_file(&old);
         std::os::unix::fs::symlink(&victim, &old).unwrap();
-        let ladder = Ladder::new(&wasm, "{}").await.unwrap();
+        let ladder = Ladder::new(EngineName::Wasmtime, &wasm, "{}")
+            .await
+            .unwrap();
         ladder.time(LadderStep::DeserializeFile).await.unwrap();
         drop(ladder);
         assert_eq!(std::fs::read(&victim).unwrap(), b"not yours");
@@ -273,7 +309,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tampered_module_file_is_not_loaded() {
-        let ladder = Ladder::new(&noop_command(), "{}").await.unwrap();
+        let ladder = Ladder::new(EngineName::Wasmtime, &noop_command(), "{}")
+            .await
+            .unwrap();
         ladder.deserialize_file().unwrap();
         let mode = std::fs::metadata(ladder._dir.path()).unwrap().permissions();
         assert_eq!(

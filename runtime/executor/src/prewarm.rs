@@ -12,18 +12,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::{Instance, Store};
 
-use crate::guest::GuestState;
+use crate::engines::Instance;
 use crate::lock::lock;
 
 /// Budget charged per pre-warmed instance.
 pub const INSTANCE_ESTIMATE_BYTES: u64 = 128 * 1024;
 
-/// An instance ready to run: its store, the instance, and the pool slot it occupies.
+/// An instance ready to run (in its own store), and the pool slot it occupies.
 pub struct Ready {
-    pub store: Store<GuestState>,
-    pub instance: Instance,
+    pub instance: Box<dyn Instance>,
     pub permit: Option<OwnedSemaphorePermit>,
 }
 

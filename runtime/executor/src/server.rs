@@ -216,9 +216,9 @@ async fn destroy_sandbox(
 async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
     let body = serde_json::json!({
         "status": "ok",
-        "wasmtime": crate::engine::wasmtime_version(),
-        "engine_key": exec.engine_key,
-        "allocator": exec.allocator,
+        "engine": exec.engine.info(),
+        "engine_key": exec.engine.key(),
+        "allocator": exec.engine.info().allocator,
         "prewarm": exec.config.prewarm.enabled,
         "sandboxes": exec.sandbox_count(),
         "pid": std::process::id(),

@@ -20,6 +20,10 @@ pub struct RunArgs {
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "wasm,docker")]
     pub backends: Vec<String>,
+    /// Wasm engines, comma-separated, each a pass over the Wasm series (wasmtime, wasmer, wamr,
+    /// wasmi; default: the suite's list, else every engine of this build).
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Option<Vec<wow_records::Engine>>,
     /// Only these series (e.g. `precompiled,create-start`).
     #[arg(long, value_delimiter = ',')]
     pub variants: Option<Vec<String>>,
@@ -62,14 +66,19 @@ pub struct RunArgs {
 pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
     let mut experiments = Vec::new();
     let mut names = Vec::new();
+    // A suite that names its engines keeps them (the first such suite's list wins).
+    let mut engines = None;
     for t in targets {
         if SUITES.contains(&t.as_str()) {
-            experiments.extend(Suite::builtin(t)?.experiments);
+            let s = Suite::builtin(t)?;
+            experiments.extend(s.experiments);
+            engines = engines.or(s.engines);
             names.push(t.clone());
         } else if t.ends_with(".toml") || Path::new(t).is_file() {
             let s = Suite::from_toml(Path::new(t))?;
             names.push(s.name.clone());
             experiments.extend(s.experiments);
+            engines = engines.or(s.engines);
         } else {
             let id: Experiment = t.parse()?;
             experiments.push(if quick {
@@ -86,6 +95,7 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
     Ok(Suite {
         name: names.join("+"),
         experiments,
+        engines,
     })
 }
 
@@ -103,6 +113,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .map(|b| BackendKind::parse(b))
         .collect::<Result<Vec<_>>>()?;
     let mut opts = RunOptions::new(suite, backends);
+    opts.engines = args.engines.clone();
     if let Some(out) = args.out {
         opts.out = out;
     }

@@ -52,6 +52,7 @@ pub fn run(args: SoakArgs) -> Result<ExitCode> {
     let suite = Suite {
         name: "soak".into(),
         experiments: vec![ExperimentSpec::Soak(spec.clone())],
+        engines: None,
     };
     let backends = args
         .backends

@@ -1,13 +1,18 @@
-//! `ladder`: the Wasm start-up ladder measured in-process (compile, deserialize, InstancePre,
-//! on-demand and pooled instantiation, a fresh run, a pre-warmed run), beside Docker's
-//! cold-start phases (create, start, ready, init, first run), for the "why is it faster" chart.
+//! `ladder`: the Wasm start-up ladder of the pass's engine (compile, deserialize, InstancePre,
+//! on-demand and — wasmtime — pooled instantiation, a fresh run, a pre-warmed run), beside
+//! Docker's cold-start phases (create, start, ready, init, first run), for the "why is it
+//! faster" chart.
 //!
-//! The ladder runs inside the harness process, so an edge device's cgroup limits do not apply
-//! to it; the run's notes say so when a device profile is active.
+//! Each engine's ladder runs in a child process (`wowbench executor-ladder`): one engine per
+//! process, and inside the device's cgroup like an executor.
 
-use anyhow::{Result, anyhow};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
-use wow_runtime::ladder::{Ladder, STEPS};
+use tokio::io::AsyncBufReadExt;
+use wow_runtime::ladder::STEPS;
 
 use crate::backend::{Backend, BackendKind};
 use crate::ctx::Ctx;
@@ -30,11 +35,6 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
     };
     let bar = ctx.rec.bar(total, Experiment::Ladder.as_str());
     if wasm {
-        if ctx.cgroup.is_some() {
-            ctx.note("ladder: the in-process Wasm ladder runs in the harness process, outside the device's cgroup limits");
-        }
-        let bytes = ctx.wasm_bytes(&workload)?;
-        let ladder = Ladder::new(&bytes, "{}").await?;
         let s = SeriesKey::new(
             Experiment::Ladder,
             Side::Wasm,
@@ -42,14 +42,7 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
             Config::Default,
             &workload,
         );
-        for rep in 0..spec.repetitions {
-            for &step in STEPS {
-                ctx.rec.cancel.check()?;
-                let d = ladder.time(step).await?;
-                ctx.rec.latency(&s, 1, rep, step.as_str(), d)?;
-                bar.inc(1);
-            }
-        }
+        run_child(ctx, &s, &workload, spec.repetitions, &bar).await?;
     }
     if docker {
         let b = ctx.docker(Series::CreateStart.as_str(), 1).await?;
@@ -84,4 +77,73 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
     }
     bar.finish_with_message("done");
     Ok(())
+}
+
+/// Runs the pass engine's ladder in a child process and records each step it prints.
+async fn run_child(
+    ctx: &Ctx,
+    s: &SeriesKey,
+    workload: &str,
+    repetitions: u32,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let program = ladder_program()?;
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .arg("executor-ladder")
+        .args(["--engine", ctx.engine().as_str()])
+        .arg("--wasm")
+        .arg(ctx.artifacts.wasm(workload))
+        .args(["--repetitions", &repetitions.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    crate::backend::wasm::die_with_parent(&mut command);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    if let (Some(cg), Some(pid)) = (&ctx.cgroup, child.id()) {
+        for procs in &cg.executor_procs {
+            std::fs::write(procs, pid.to_string())
+                .with_context(|| format!("cannot move the ladder into {}", procs.display()))?;
+        }
+    }
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut seen = 0;
+    while let Some(line) = lines.next_line().await? {
+        ctx.rec.cancel.check()?;
+        let t: super::ladder_child::StepTime =
+            serde_json::from_str(&line).with_context(|| format!("the ladder printed {line:?}"))?;
+        ctx.rec
+            .latency(s, 1, t.rep, t.step.as_str(), Duration::from_nanos(t.ns))?;
+        bar.inc(1);
+        seen += 1;
+    }
+    let out = child.wait_with_output().await?;
+    if !out.status.success() || seen == 0 {
+        bail!(
+            "the {} ladder failed ({}): {}",
+            ctx.engine(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The `wowbench` binary that runs `executor-ladder`: this one, else one beside the running
+/// test binary.
+fn ladder_program() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the running binary")?;
+    if exe.file_name().is_some_and(|n| n == "wowbench") {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join("wowbench"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow!("cannot find the wowbench binary to run the ladder"))
 }

@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod cold_start;
 pub mod ladder;
+pub mod ladder_child;
 pub mod memory;
 pub mod realistic;
 pub mod soak;

@@ -197,7 +197,7 @@ async fn serve(
         for (metric, q) in super::throughput::LATENCY_QUANTILES {
             rec.put(s, x, rep, all(metric), hist.value_at_quantile(q) as f64)?;
         }
-        rec.histogram(&s.key(&rec.device, x, Measure::latency(phase::ALL)), &hist)?;
+        rec.histogram(&rec.key(s, x, Measure::latency(phase::ALL)), &hist)?;
     }
     Ok(())
 }

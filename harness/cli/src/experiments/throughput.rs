@@ -231,7 +231,7 @@ pub fn record_load(
         }
     }
     if !r.hist.is_empty() {
-        rec.histogram(&s.key(&rec.device, x, Measure::latency(phase)), &r.hist)?;
+        rec.histogram(&rec.key(s, x, Measure::latency(phase)), &r.hist)?;
     }
     if r.errors > 0 {
         ctx.note(format!(

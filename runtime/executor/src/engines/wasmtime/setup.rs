@@ -1,4 +1,4 @@
-//! The one wasmtime `Engine` of the process: Cranelift, epoch interruption for deadlines and
+//! The wasmtime `Engine` of the process: Cranelift, epoch interruption for deadlines and
 //! yields, and the pooling instance allocator where the host can reserve it.
 //!
 //! The pool reserves `slots × memory_reservation` of address space up front. That is fine on
@@ -12,17 +12,7 @@ use anyhow::{Result, bail};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::config::{AllocatorChoice, ExecutorConfig};
-
-/// The allocation the engine ended up with, for logs, `/health` and run metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AllocatorInfo {
-    /// `pooling` or `on-demand`.
-    pub kind: &'static str,
-    pub slots: u32,
-    pub memory_reservation: u64,
-    /// Why this allocation was chosen (the failures that came before it, if any).
-    pub reason: String,
-}
+use crate::engines::AllocatorInfo;
 
 /// Small reservation used when the large one cannot be had: enough for the memory limit, at the
 /// cost of explicit bounds checks in compiled code.

@@ -34,6 +34,11 @@ pub struct MemoryLimiter {
 pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl MemoryLimiter {
+    /// The executor's memory budget this store is charged to, bytes (0 = none).
+    pub fn budget_limit(&self) -> u64 {
+        self.budget.as_ref().map_or(0, |c| c.budget().limit())
+    }
+
     pub fn new(max_bytes: usize) -> MemoryLimiter {
         MemoryLimiter {
             max_bytes,
