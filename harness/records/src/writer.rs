@@ -168,8 +168,33 @@ mod tests {
         let back = read_records(&path).unwrap();
         assert_eq!(back, vec![a, b]);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("run_id,experiment,backend,variant,config,workload,device,concurrency,iteration,phase,metric,value,unit,ok,note\n"));
+        assert!(text.starts_with("run_id,experiment,backend,engine,variant,config,workload,device,concurrency,iteration,phase,metric,value,unit,ok,note\n"));
         assert_eq!(text.matches("run_id").count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A `records.csv` from before the `engine` column: its Wasm rows read as wasmtime's, its
+    /// Docker rows as having no engine.
+    #[test]
+    fn records_without_an_engine_column_read_as_wasmtime() {
+        let dir = std::env::temp_dir().join(format!("wowrec-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("records.csv");
+        std::fs::write(
+            &path,
+            "run_id,experiment,backend,variant,config,workload,device,concurrency,iteration,phase,metric,value,unit,ok,note\n\
+             r,cold-start,wasm,precompiled,default,noop,host,1,0,cold_start,latency,450,us,true,\n\
+             r,cold-start,docker,create-start,default,noop,host,1,0,cold_start,latency,220000,us,true,\n",
+        )
+        .unwrap();
+        let back = read_records(&path).unwrap();
+        assert_eq!(back[0].engine, "wasmtime");
+        assert_eq!(back[1].engine, "");
+        assert_eq!(back[0].key().slug(), {
+            let mut k = back[0].key();
+            k.engine = String::new();
+            k.slug()
+        });
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
