@@ -53,6 +53,9 @@ pub const VARIANT_RELEASE_LTO: &str = "release-lto";
 pub const VARIANT_RELEASE: &str = "release";
 /// Variant built with the `dev` profile.
 pub const VARIANT_DEBUG: &str = "debug";
+/// Variant of every Wasm workload built without SIMD (`release` profile, no `simd128`), for
+/// engines without the SIMD proposal (the WAMR of WOW's time).
+pub const VARIANT_SCALAR: &str = "scalar";
 
 /// What to build, where from and where to.
 #[derive(Debug, Clone)]
@@ -169,6 +172,11 @@ impl Artifacts {
         self.dir
             .join(WASM_TARGET)
             .join(format!("{workload}-{variant}.wasm"))
+    }
+
+    /// `<dir>/wasm32-wasip1/<workload>-scalar.wasm`: the same source built without SIMD.
+    pub fn wasm_scalar(&self, workload: &str) -> PathBuf {
+        self.wasm_variant(workload, VARIANT_SCALAR)
     }
 
     /// `<dir>/<target>/<workload>`: the static native binary.

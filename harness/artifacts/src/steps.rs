@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::fingerprint::{Inputs, hex};
 use crate::{
-    PROXY, SIZE_VARIANT_WORKLOAD, VARIANT_DEBUG, VARIANT_RELEASE, VARIANT_RELEASE_LTO, WASM_TARGET,
-    WORKLOADS,
+    PROXY, SIZE_VARIANT_WORKLOAD, VARIANT_DEBUG, VARIANT_RELEASE, VARIANT_RELEASE_LTO,
+    VARIANT_SCALAR, WASM_TARGET, WORKLOADS,
 };
 
 /// Bump when the layout or the build commands change, so old artifact directories rebuild.
@@ -23,6 +23,8 @@ pub(crate) enum StepKind {
     SizeVariants,
     /// `wow-proxy`, root workspace, `release` profile.
     Proxy,
+    /// All six workloads for Wasm without SIMD (`release` profile, own target folder).
+    Scalar,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,14 @@ impl Step {
         }
     }
 
+    pub(crate) fn scalar() -> Step {
+        Step {
+            id: format!("scalar/{WASM_TARGET}"),
+            kind: StepKind::Scalar,
+            target: WASM_TARGET.to_string(),
+        }
+    }
+
     pub(crate) fn proxy(target: &str) -> Step {
         Step {
             id: format!("proxy/{target}"),
@@ -63,6 +73,7 @@ impl Step {
             "workloads" => Some(Step::workloads(target)),
             "size-variants" if target == WASM_TARGET => Some(Step::size_variants()),
             "proxy" => Some(Step::proxy(target)),
+            "scalar" if target == WASM_TARGET => Some(Step::scalar()),
             _ => None,
         }
     }
@@ -75,6 +86,7 @@ impl Step {
                 self.target
             ),
             StepKind::Proxy => format!("{PROXY} for {}", self.target),
+            StepKind::Scalar => format!("workloads without SIMD for {}", self.target),
         }
     }
 
@@ -106,6 +118,18 @@ impl Step {
                     ),
                 ),
             ],
+            StepKind::Scalar => {
+                let mut args = vec![s("build"), s("--release"), s("--no-default-features")];
+                args.extend([
+                    s("--target"),
+                    target,
+                    s("--target-dir"),
+                    path_arg(&root.join("target").join("workloads-scalar")),
+                    s("--manifest-path"),
+                    path_arg(&root.join("workloads").join("Cargo.toml")),
+                ]);
+                vec![(root.join("workloads"), args)]
+            }
             StepKind::Proxy => vec![(
                 root.to_path_buf(),
                 vec![
@@ -127,6 +151,10 @@ impl Step {
     /// Extra environment for cargo (cross linking for aarch64).
     pub(crate) fn env(&self) -> Vec<(String, String)> {
         let mut env = Vec::new();
+        if self.kind == StepKind::Scalar {
+            // Set and empty, it replaces the workspace's `+simd128` target flags.
+            env.push(("RUSTFLAGS".to_string(), String::new()));
+        }
         if self.target == "aarch64-unknown-linux-musl" {
             env.push((
                 "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".to_string(),
@@ -207,6 +235,17 @@ impl Step {
                     ),
                 ]
             }
+            StepKind::Scalar => WORKLOADS
+                .iter()
+                .map(|w| {
+                    (
+                        built("workloads-scalar", "release", &format!("{w}{ext}")),
+                        *w,
+                        VARIANT_SCALAR,
+                        format!("{w}-{VARIANT_SCALAR}{ext}"),
+                    )
+                })
+                .collect(),
             StepKind::Proxy => vec![(
                 built("musl", "release", PROXY),
                 PROXY,
@@ -223,7 +262,9 @@ impl Step {
         h.update(self.id.as_bytes());
         h.update([0]);
         let group = match self.kind {
-            StepKind::Workloads | StepKind::SizeVariants => inputs.workloads()?,
+            StepKind::Workloads | StepKind::SizeVariants | StepKind::Scalar => {
+                inputs.workloads()?
+            }
             StepKind::Proxy => inputs.proxy()?,
         };
         h.update(group.as_bytes());
@@ -271,6 +312,7 @@ mod tests {
         for s in [
             Step::workloads("wasm32-wasip1"),
             Step::size_variants(),
+            Step::scalar(),
             Step::proxy("aarch64-unknown-linux-musl"),
         ] {
             let back = Step::from_id(&s.id).unwrap();

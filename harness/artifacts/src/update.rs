@@ -23,7 +23,11 @@ pub(crate) fn build_locked(opts: &BuildOptions, out: &Path) -> Result<Artifacts>
     });
     let old = old.unwrap_or_default();
 
-    let mut steps = vec![Step::workloads(WASM_TARGET), Step::size_variants()];
+    let mut steps = vec![
+        Step::workloads(WASM_TARGET),
+        Step::size_variants(),
+        Step::scalar(),
+    ];
     for t in &opts.native_targets {
         if !steps
             .iter()

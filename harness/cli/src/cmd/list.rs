@@ -1,4 +1,5 @@
-//! `wowbench list`: what can be run — experiments, suites, workloads, variants, devices.
+//! `wowbench list`: what can be run — experiments, suites, engines, workloads, variants,
+//! devices.
 
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -18,6 +19,25 @@ pub fn run(_args: ListArgs) -> anyhow::Result<()> {
     }
     println!("{t}");
     println!("suites: {}", SUITES.join(", "));
+
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["engine", "version", "mode", "tier", "deadline", "about"]);
+    for e in wow_runtime::engines::catalogue() {
+        t.add_row([
+            e.name.as_str().to_string(),
+            e.version.to_string(),
+            serde_json::to_value(e.mode)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            e.tier.to_string(),
+            e.deadline.to_string(),
+            e.name.describe().to_string(),
+        ]);
+    }
+    println!("{t}");
+    println!("(each engine is a pass over the Wasm series; choose with `run --engines`)");
     println!("workloads: {}", wow_artifacts::WORKLOADS.join(", "));
 
     let mut t = Table::new();
