@@ -104,8 +104,18 @@ impl Ctx {
             .unwrap_or(default)
     }
 
+    /// The module the pass's engine runs: the workload's SIMD build, or for an engine without
+    /// SIMD the same source built without it.
+    pub fn wasm_path(&self, workload: &str) -> PathBuf {
+        if self.engine().runs_simd() {
+            self.artifacts.wasm(workload)
+        } else {
+            self.artifacts.wasm_scalar(workload)
+        }
+    }
+
     pub fn wasm_bytes(&self, workload: &str) -> Result<Vec<u8>> {
-        let p = self.artifacts.wasm(workload);
+        let p = self.wasm_path(workload);
         std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
     }
 

@@ -196,6 +196,12 @@ impl Engine {
     /// The engine of every Wasm row written before engines were a dimension.
     pub const REFERENCE: Engine = Engine::Wasmtime;
 
+    /// Whether the engine runs the SIMD proposal. The workloads are built with `simd128`; an
+    /// engine without it runs the same source built without (the `scalar` artifacts).
+    pub fn runs_simd(self) -> bool {
+        self != Engine::Wamr
+    }
+
     /// One line for `wowbench list` and the report.
     pub fn describe(self) -> &'static str {
         match self {

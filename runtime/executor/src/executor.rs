@@ -356,7 +356,7 @@ impl Executor {
 
     /// The failure of a run whose memory could not grow because others held the budget.
     fn over_budget(&self, asked: Option<usize>) -> Failure {
-        over_budget_failure(self.memory.limit(), asked)
+        engines::over_budget_failure(self.memory.limit(), asked)
     }
 
     /// `/run` (or `/{sandbox}/run`).
@@ -582,16 +582,6 @@ fn timeout(limit: Duration) -> Failure {
     Failure::Timeout {
         limit_ms: limit.as_millis() as u64,
     }
-}
-
-/// The failure of a run whose memory could not grow because others held the executor's memory
-/// budget of `limit` bytes.
-pub fn over_budget_failure(limit: u64, asked: Option<usize>) -> Failure {
-    Failure::Overloaded(format!(
-        "The executor's memory budget of {limit} bytes is in use: the action's memory could not \
-         grow (to {} bytes).",
-        asked.unwrap_or(0)
-    ))
 }
 
 /// Whether `id` can name a sandbox: 1 to 128 of `A-Z a-z 0-9 . _ -`.

@@ -93,7 +93,7 @@ async fn run_child(
         .arg("executor-ladder")
         .args(["--engine", ctx.engine().as_str()])
         .arg("--wasm")
-        .arg(ctx.artifacts.wasm(workload))
+        .arg(ctx.wasm_path(workload))
         .args(["--repetitions", &repetitions.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

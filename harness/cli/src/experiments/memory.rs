@@ -56,7 +56,13 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
             },
         })
         .collect();
-    if spec.module_sizes && ctx.wants(BackendKind::Wasm) {
+    if spec.module_sizes && ctx.wants(BackendKind::Wasm) && !ctx.engine().runs_simd() {
+        ctx.note(&format!(
+            "memory: no module-size series on {}: the size variants are SIMD builds it cannot run",
+            ctx.engine()
+        ));
+    }
+    if spec.module_sizes && ctx.wants(BackendKind::Wasm) && ctx.engine().runs_simd() {
         for &build in ModuleBuild::ALL {
             let variant = build.series();
             if ctx.variants.as_ref().is_some_and(|f| !f.contains(&variant)) {

@@ -18,6 +18,12 @@ use wow_protocol::Failure;
 
 use crate::admission::Charge;
 
+#[cfg(feature = "wamr")]
+pub mod wamr;
+#[cfg(feature = "wasmer")]
+pub mod wasmer;
+#[cfg(feature = "wasmi")]
+pub mod wasmi;
 pub mod wasmtime;
 
 /// A boxed future, as the trait objects return.
@@ -194,6 +200,30 @@ pub fn catalogue() -> Vec<EngineSummary> {
         tier: "cranelift",
         deadline: "epoch",
     }];
+    #[cfg(feature = "wasmer")]
+    v.push(EngineSummary {
+        name: EngineName::Wasmer,
+        version: env!("WOW_WASMER_VERSION"),
+        mode: Mode::Jit,
+        tier: "cranelift",
+        deadline: "host-interrupt",
+    });
+    #[cfg(feature = "wamr")]
+    v.push(EngineSummary {
+        name: EngineName::Wamr,
+        version: env!("WOW_WAMR_VERSION"),
+        mode: Mode::Interpreter,
+        tier: "fast-interp",
+        deadline: "stop flag at loop heads and calls",
+    });
+    #[cfg(feature = "wasmi")]
+    v.push(EngineSummary {
+        name: EngineName::Wasmi,
+        version: env!("WOW_WASMI_VERSION"),
+        mode: Mode::Interpreter,
+        tier: "wasmi",
+        deadline: "fuel",
+    });
     v
 }
 
@@ -204,6 +234,13 @@ pub fn build(
 ) -> anyhow::Result<Arc<dyn Engine>> {
     match name {
         EngineName::Wasmtime => Ok(Arc::new(wasmtime::Wasmtime::new(cfg)?)),
+        #[cfg(feature = "wasmer")]
+        EngineName::Wasmer => Ok(Arc::new(wasmer::Wasmer::new(&Default::default())?)),
+        #[cfg(feature = "wamr")]
+        EngineName::Wamr => Ok(Arc::new(wamr::Wamr::new(&Default::default())?)),
+        #[cfg(feature = "wasmi")]
+        EngineName::Wasmi => Ok(Arc::new(wasmi::Wasmi::new(&Default::default())?)),
+        #[allow(unreachable_patterns)]
         other => anyhow::bail!(
             "this build of wow-runtime has no {} engine (build it with `--features {}`)",
             other.as_str(),
@@ -231,6 +268,16 @@ pub fn initial_memory_over(bytes: u64, limit: u64) -> Failure {
 pub fn memory_exceeded(limit: u64, desired: usize) -> Failure {
     Failure::ActionFailed(format!(
         "The action exceeded its memory limit of {limit} bytes (it asked for {desired}) and was aborted."
+    ))
+}
+
+/// The failure of a run whose memory could not grow because others held the executor's memory
+/// budget of `limit` bytes.
+pub fn over_budget_failure(limit: u64, asked: Option<usize>) -> Failure {
+    Failure::Overloaded(format!(
+        "The executor's memory budget of {limit} bytes is in use: the action's memory could not \
+         grow (to {} bytes).",
+        asked.unwrap_or(0)
     ))
 }
 

@@ -205,9 +205,24 @@ pub fn deadline_in(ms: u64) -> String {
     (now + ms).to_string()
 }
 
+/// The engine the executors under test run: `$WOW_RUNTIME_ENGINE` (which they read too), else
+/// wasmtime. `scripts/test.sh` runs the HTTP suites once per engine.
+pub fn engine() -> wow_records::Engine {
+    std::env::var("WOW_RUNTIME_ENGINE")
+        .ok()
+        .map(|e| e.parse().expect("WOW_RUNTIME_ENGINE names an engine"))
+        .unwrap_or(wow_records::Engine::REFERENCE)
+}
+
+/// A workload's module as the engine under test runs it (without SIMD where it has none).
 pub fn workload(name: &str) -> Vec<u8> {
     let a = wow_artifacts::ensure_built_default().expect("workloads build");
-    std::fs::read(a.wasm(name)).unwrap()
+    let path = if engine().runs_simd() {
+        a.wasm(name)
+    } else {
+        a.wasm_scalar(name)
+    };
+    std::fs::read(path).unwrap()
 }
 
 pub fn native(name: &str) -> PathBuf {

@@ -171,7 +171,7 @@ impl Prepared for WasmtimePrepared {
                     // action failure; anything else is ours.
                     let limiter = &store.data().limiter;
                     if limiter.over_budget {
-                        return Err(crate::executor::over_budget_failure(
+                        return Err(super::over_budget_failure(
                             limiter.budget_limit(),
                             limiter.refused,
                         ));
