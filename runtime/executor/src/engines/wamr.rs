@@ -636,11 +636,19 @@ impl WamrInstance {
             self.refused = global(facts.globals + 1)?;
             if let Some((initial, max)) = facts.memory {
                 let m = raw.default_memory;
-                if m.is_null()
-                    || (*m).num_bytes_per_page as u64 != PAGE
-                    || (*m).cur_page_count as u64 != initial
-                {
-                    return Err(layout_mismatch("memory"));
+                if m.is_null() {
+                    return Err(layout_mismatch("memory: none"));
+                }
+                let (pages, page) = ((*m).cur_page_count as u64, (*m).num_bytes_per_page as u64);
+                if page != PAGE || pages != initial {
+                    // A module with no `memory.grow` gets its whole initial memory as one page
+                    // of that size: it cannot grow, so there is nothing to cap.
+                    if pages == 1 && page == initial * PAGE && (*m).max_page_count == 1 {
+                        return Ok(());
+                    }
+                    return Err(layout_mismatch(&format!(
+                        "memory: {pages} pages of {page} bytes, the module declares {initial} of {PAGE}"
+                    )));
                 }
                 let cap = (self.memory_bytes / PAGE).min(max.unwrap_or(u64::MAX));
                 (*m).max_page_count = (*m).max_page_count.min(cap.min(65535) as u32);

@@ -580,3 +580,20 @@ async fn numbers() {
     times.sort();
     println!("noop instantiate + run, median of 200: {:?}", times[100]);
 }
+
+/// WAMR gives a module without `memory.grow` its initial memory as one large page; such a
+/// module runs (there is no growth to cap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_never_grows_its_memory_runs() {
+    let pre = prepare(&wat(r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 70000) "{\"ok\":true}\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 70000))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#));
+    let end = run(&pre, Run::default()).await.expect("instantiates");
+    assert!(matches!(end.exit, Exit::Returned), "{:?}", end.exit);
+    assert_eq!(&end.stdout[..], b"{\"ok\":true}\n");
+}

@@ -99,7 +99,7 @@ async fn unbounded_recursion_is_a_stack_overflow() {
 async fn an_output_flood_is_capped() {
     let mut rt = Runtime::start(&["--output-bytes", "1048576"]);
     let (s, e, _) = hostile(&mut rt, FLOOD, 30_000).await;
-    assert_eq!(s, 502);
+    assert_eq!(s, 502, "{e}");
     assert!(e.contains("output limit"), "{e}");
     // The executor's own memory did not take the 100 MiB.
     let status = std::fs::read_to_string(format!("/proc/{}/status", rt_pid(&rt).await)).unwrap();
