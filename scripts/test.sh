@@ -2,7 +2,8 @@
 # The whole test suite (the README's second command, and what CI runs).
 #
 # Installs the Debian packages some tests drive (headless Chromium for the report page,
-# qemu-user-static and the aarch64 cross linker for the ARM smoke test) when they are missing,
+# qemu-user-static and the aarch64 cross linker for the ARM smoke test) and the engines' build
+# needs (cmake, clang, libclang-dev for WAMR) when they are missing,
 # checks the Docker engine, then runs every Rust test (the hostile-input suites uncaptured, so
 # their case lists show) and the aarch64 smoke test.
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/apt.sh
 need_packages chromium:chromium qemu-aarch64-static:qemu-user-static \
     aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+need_engine_packages
 
 if ! docker info >/dev/null 2>&1; then
     echo "error: the Docker engine is not reachable; the Docker tests need it (start dockerd)" >&2
@@ -21,6 +23,13 @@ fi
 status=0
 cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
 cargo test -p wow-runtime -p wow-proxy --test hostile -- --nocapture || status=$?
+# The executor's HTTP suites (results, isolation, limits, hostile input) on every other engine;
+# the reference engine ran them above.
+for engine in wasmer wamr wasmi; do
+    echo "== the executor's suites on $engine"
+    WOW_RUNTIME_ENGINE=$engine cargo test -p wow-runtime --test it || status=$?
+    WOW_RUNTIME_ENGINE=$engine cargo test -p wow-runtime --test hostile -- --nocapture || status=$?
+done
 [ "$status" -eq 0 ] || exit "$status"
 # The ARM smoke test: the aarch64 executor under qemu, cross-built first.
 scripts/cross-aarch64.sh --runtime-only --debug >/dev/null

@@ -282,9 +282,44 @@ fn versus(a: &SummaryRow, b: &SummaryRow, show: fn(f64) -> String, unit: &str) -
     )
 }
 
-/// This run's headline values for `device`, in the report's order. Every claim gets a row; a
-/// value that cannot be computed is `None` with the reason.
+/// This run's headline values for `device`, in the report's order: every claim once per Wasm
+/// engine of the run (the reference engine's rows keep their ids; another engine's end in its
+/// name, `memory-paper-distinct-wasmer`, and compare with the same paper claim). Every claim
+/// gets a row; a value that cannot be computed is `None` with the reason.
 pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
+    let mut engines: Vec<Engine> = summary
+        .iter()
+        .filter(|r| r.backend == Backend::Wasm)
+        .filter_map(|r| r.engine.parse().ok())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if engines.is_empty() {
+        engines.push(Engine::REFERENCE);
+    }
+    let mut out = Vec::new();
+    for engine in engines {
+        // Docker's rows and this engine's Wasm rows.
+        let rows: Vec<SummaryRow> = summary
+            .iter()
+            .filter(|r| r.backend != Backend::Wasm || r.engine == engine)
+            .cloned()
+            .collect();
+        let mut of_engine = headlines_of(&rows, device);
+        if engine != Engine::REFERENCE {
+            for h in &mut of_engine {
+                h.id = format!("{}-{engine}", h.id);
+                h.claim = format!("{} [{engine}]", h.claim);
+                h.short = format!("{} [{engine}]", h.short);
+            }
+        }
+        out.extend(of_engine);
+    }
+    out
+}
+
+/// The headline values of one engine's Wasm rows (and Docker's) for `device`.
+fn headlines_of(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
     let mut out = Vec::new();
     cold_start(summary, device, &mut out);
     memory(summary, device, &mut out);

@@ -94,6 +94,8 @@ pub fn render(cx: &Context) -> String {
         }
     }
 
+    engines_section(&mut out, ds, &devices);
+
     out.push_str("## Paper vs this run\n\n");
     paper_section(&mut out, ds, &devices, multi);
 
@@ -132,6 +134,49 @@ pub fn render(cx: &Context) -> String {
 }
 
 /// Links to the section's charts, in the image format of this rendering.
+/// The Wasm engines of the run (from `meta.json`), and what sets them apart from the paper's.
+fn engines_section(out: &mut String, ds: &Dataset, devices: &[String]) {
+    let Some(meta) = devices.iter().find_map(|d| ds.meta_for(d)) else {
+        return;
+    };
+    if meta.engines.is_empty() {
+        return;
+    }
+    out.push_str("## Wasm engines\n\n");
+    out.push_str(
+        "Each engine ran every Wasm series of the run in its own executor process; the \
+         headline table repeats each claim per engine (`[engine]` after the claim), compared \
+         with the same paper value.\n\n| engine | version | mode | tier | deadline |\n|---|---|---|---|---|\n",
+    );
+    let field = |e: &serde_json::Value, k: &str| {
+        e.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string()
+    };
+    for e in &meta.engines {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            field(e, "name"),
+            field(e, "version"),
+            field(e, "mode"),
+            field(e, "tier"),
+            field(e, "deadline")
+        );
+    }
+    if meta
+        .engines
+        .iter()
+        .any(|e| e.get("name").and_then(|v| v.as_str()) == Some("wamr"))
+    {
+        out.push_str(
+            "\n`wamr` here is WAMR's **interpreter** (wamr-sys 0.1.1, WAMR of December 2020); the \
+             paper ran WAMR **ahead-of-time** (wamrc with LLVM 10), which cannot be built here, so \
+             its WAMR figures (memory 7.4×, CPU-bound 39% of Docker) are not like for like. That \
+             WAMR has no SIMD: it runs the same workload sources built without `simd128`.\n",
+        );
+    }
+    out.push('\n');
+}
+
 fn chart_block(out: &mut String, cx: &Context, device: &str, section: &Section) {
     for c in &section.charts {
         let _ = writeln!(

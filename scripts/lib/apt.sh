@@ -5,12 +5,18 @@
 # installs (apt-get update, then apt-get install) the PACKAGE of every COMMAND that is not on
 # PATH, with sudo when not running as root; returns non-zero, saying what to install, when that is
 # not possible (no apt-get, or not root and no sudo) or the installation fails.
+# A COMMAND of `-` checks the package itself (for libraries): need_packages -:libclang-dev
 # Example: need_packages qemu-aarch64-static:qemu-user-static file:file
 
 need_packages() {
     local pair missing=()
     for pair in "$@"; do
-        command -v "${pair%%:*}" > /dev/null 2>&1 || missing+=("${pair#*:}")
+        if [[ ${pair%%:*} == - ]]; then
+            dpkg-query -W -f='${Status}' "${pair#*:}" 2>/dev/null | grep -q 'ok installed' ||
+                missing+=("${pair#*:}")
+        else
+            command -v "${pair%%:*}" > /dev/null 2>&1 || missing+=("${pair#*:}")
+        fi
     done
     ((${#missing[@]})) || return 0
 
@@ -36,4 +42,10 @@ need_packages() {
             printf 'error: apt-get install %s failed\n' "${missing[*]}" >&2
             return 1
         }
+}
+
+# The Debian packages the executor's engines need to build: WAMR's C sources (cmake) and its
+# bindings (bindgen: libclang).
+need_engine_packages() {
+    need_packages cmake:cmake clang:clang -:libclang-dev
 }

@@ -154,10 +154,18 @@ impl Executor {
             queue: Queue::new(config.max_queue),
             config,
         });
-        if exec.config.prewarm.enabled {
+        if !exec.engine.info().prewarm {
+            tracing::info!("no pre-warm pool: this engine makes each instance in its run");
+        }
+        if exec.prewarms() {
             start_janitor(Arc::downgrade(&exec));
         }
         Ok(exec)
+    }
+
+    /// Whether instances are made ahead of runs: configured, and the engine can.
+    pub fn prewarms(&self) -> bool {
+        self.config.prewarm.enabled && self.engine.info().prewarm
     }
 
     /// `/init` (or `/{sandbox}/init`).
@@ -233,14 +241,7 @@ impl Executor {
                 "The code is not a WebAssembly module (no \\0asm header).".into(),
             ));
         }
-        if has_start_section(&wasm) {
-            // It would run at instantiation (possibly in the pre-warm pool), outside any run's
-            // deadline and WASI context.
-            return Err(Failure::InitFailed(
-                "The module has a start function; a WASI command starts at its `_start` export."
-                    .into(),
-            ));
-        }
+        check_module(&wasm, self.config.limits.memory_bytes)?;
         let digest = ArtifactCache::digest(&wasm);
         let (module, source) = self
             .cache
@@ -433,7 +434,7 @@ impl Executor {
             instance,
             permit: _permit,
         } = ready;
-        if self.config.prewarm.enabled {
+        if self.prewarms() {
             self.refill(action);
         }
 
@@ -600,13 +601,69 @@ pub fn invalid_sandbox_id(id: &str) -> Failure {
     ))
 }
 
-/// Whether a core module has a start section. Reads section headers only; a malformed module is
-/// left for the compiler to refuse.
-fn has_start_section(wasm: &[u8]) -> bool {
-    wasmparser::Parser::new(0)
-        .parse_all(wasm)
-        .map_while(Result::ok)
-        .any(|p| matches!(p, wasmparser::Payload::StartSection { .. }))
+/// Checks what every engine must refuse the same way, before any engine sees the module: a
+/// start function (it would run at instantiation — possibly in the pre-warm pool — outside any
+/// run's deadline and WASI context), imports from anywhere but WASI, more than one memory, an
+/// initial memory over the cap and tables past [`engines::MAX_TABLE_ELEMENTS`]. Reads the
+/// header sections only; a malformed module is left for the engine to refuse.
+fn check_module(wasm: &[u8], memory_limit: u64) -> Result<(), Failure> {
+    use wasmparser::{Payload, TypeRef};
+    let refuse = |why: String| Err(Failure::InitFailed(why));
+    let mut memories = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let Ok(payload) = payload else { break };
+        match payload {
+            Payload::StartSection { .. } => {
+                return refuse(
+                    "The module has a start function; a WASI command starts at its `_start` \
+                     export."
+                        .into(),
+                );
+            }
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports().flatten() {
+                    if import.module != engines::WASI_MODULE {
+                        return refuse(format!(
+                            "It cannot be linked: it imports `{}`.`{}`; a sandbox offers \
+                             `{}` only.",
+                            wow_protocol::log_safe(import.module),
+                            wow_protocol::log_safe(import.name),
+                            engines::WASI_MODULE
+                        ));
+                    }
+                    if matches!(import.ty, TypeRef::Memory(_)) {
+                        memories += 1;
+                    }
+                }
+            }
+            Payload::MemorySection(section) => {
+                for memory in section.into_iter().flatten() {
+                    memories += 1;
+                    let bytes = memory.initial.saturating_mul(65536);
+                    if bytes > memory_limit {
+                        return Err(engines::initial_memory_over(bytes, memory_limit));
+                    }
+                }
+            }
+            Payload::TableSection(section) => {
+                for table in section.into_iter().flatten() {
+                    if table.ty.initial > engines::MAX_TABLE_ELEMENTS as u64 {
+                        return refuse(format!(
+                            "Its table of {} elements is over the limit of {} table elements.",
+                            table.ty.initial,
+                            engines::MAX_TABLE_ELEMENTS
+                        ));
+                    }
+                }
+            }
+            Payload::CodeSectionStart { .. } => break,
+            _ => {}
+        }
+    }
+    if memories > 1 {
+        return refuse("It has multiple memories; a sandbox has one linear memory.".into());
+    }
+    Ok(())
 }
 
 /// The time a run may take: until the caller's deadline (epoch ms), else the default.

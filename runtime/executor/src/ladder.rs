@@ -123,13 +123,16 @@ impl Ladder {
     }
 
     /// The rungs this engine has: `instantiate-pooled` only where instances come from a pool
-    /// reserved up front (wasmtime).
+    /// reserved up front (wasmtime), `run-prewarmed` only where an instance can be made ahead
+    /// of its run.
     pub fn steps(&self) -> Vec<LadderStep> {
-        let pooled = self.main.engine.info().allocator.slots > 0;
+        let info = self.main.engine.info();
+        let pooled = info.allocator.slots > 0;
         STEPS
             .iter()
             .copied()
             .filter(|s| pooled || *s != LadderStep::InstantiatePooled)
+            .filter(|s| info.prewarm || *s != LadderStep::RunPrewarmed)
             .collect()
     }
 

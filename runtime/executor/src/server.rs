@@ -219,7 +219,7 @@ async fn health(State(exec): State<Arc<Executor>>) -> impl IntoResponse {
         "engine": exec.engine.info(),
         "engine_key": exec.engine.key(),
         "allocator": exec.engine.info().allocator,
-        "prewarm": exec.config.prewarm.enabled,
+        "prewarm": exec.prewarms(),
         "sandboxes": exec.sandbox_count(),
         "pid": std::process::id(),
         "limits": {

@@ -19,6 +19,7 @@ use common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use wow_protocol::{auth, msg};
+use wow_records::Engine;
 
 /// A small WASI command that writes `{"ok":true}`; with a distinct custom section per copy it
 /// makes thousands of distinct modules that compile in a millisecond.
@@ -155,9 +156,10 @@ const CLAMPED_DEFAULT: Executor = Executor {
     shared_cache: true,
 };
 
-/// `--code-budget-mb 1`: a few distinct modules fill the compiled-code budget.
+/// `--code-budget-mb 4`: a few distinct modules fill the compiled-code budget (wasmer's compiled
+/// `noop` is 0.6 MiB).
 const CODE_CAPPED: Executor = Executor {
-    args: &["--code-budget-mb", "1", "--quiet-guests"],
+    args: &["--code-budget-mb", "4", "--quiet-guests"],
     shared_cache: true,
 };
 
@@ -502,10 +504,13 @@ async fn churn(s: &mut Suite) {
     let m = s.rt.get_text("/metrics").await;
     assert!(max_entries <= 256, "memory entries reached {max_entries}");
     assert!(metric(&m, "wow_artifact_compiles_total") >= N as u64, "{m}");
-    assert!(
-        metric(&m, "wow_artifact_cache_disk_evictions_total") > 0,
-        "{m}"
-    );
+    // An interpreter's artifact is the (tiny) module itself: these fit without eviction.
+    if engine() == Engine::Wasmtime || engine() == Engine::Wasmer {
+        assert!(
+            metric(&m, "wow_artifact_cache_disk_evictions_total") > 0,
+            "{m}"
+        );
+    }
     assert_eq!(metric(&m, "wow_sandboxes"), sandboxes_before, "{m}");
     // What is on disk agrees with the metric.
     let cache = s.rt.dir.join("cache");
@@ -799,8 +804,8 @@ hostile_cases! {
         let got = s
             .init_body(init_json(json!(b64(&huge_memory)), json!(true)))
             .await;
-        // The pooling allocator refuses it when compiling; the on-demand cases cover the rest.
-        s.expect_error(got, 502, "memory has a minimum byte size").await;
+        // Refused before any engine compiles it.
+        s.expect_error(got, 502, "is over the memory limit").await;
     }
 
     init_huge_table: "init: a table of five million elements" on MAIN => |s| {
@@ -949,7 +954,13 @@ hostile_cases! {
 
     guest_wild_pointer: "guest: hands WASI a pointer outside its memory" on MAIN => |s| {
         let got = s.run_guest(&wat(WILD_POINTER), json!({}), 30_000).await;
-        s.expect_error(got, 502, "out of bounds").await;
+        // wasmtime and wasmi trap on the host call's access; wasmer and WAMR answer the call
+        // with EFAULT, and this guest then exits without a result.
+        let expected = match engine() {
+            Engine::Wasmtime | Engine::Wasmi => "out of bounds",
+            Engine::Wasmer | Engine::Wamr => msg::NOT_DICT_RESULT,
+        };
+        s.expect_error(got, 502, expected).await;
     }
 
     guest_data_segment_out_of_bounds:
@@ -958,7 +969,12 @@ hostile_cases! {
             r#"(module (memory (export "memory") 1) (data (i32.const 70000) "x") (func (export "_start")))"#,
         );
         let got = s.run_guest(&data_oob, json!({}), 30_000).await;
-        s.expect_error(got, 502, "out of bounds memory access").await;
+        let expected = match engine() {
+            Engine::Wasmtime | Engine::Wasmi => "out of bounds memory access",
+            Engine::Wasmer => "heap_get_oob",
+            Engine::Wamr => "data segment does not fit",
+        };
+        s.expect_error(got, 502, expected).await;
     }
 
     guest_sleeps_past_deadline: "guest: sleeps past its deadline" on MAIN => |s| {
@@ -1327,7 +1343,7 @@ hostile_cases! {
         "init: distinct modules past the compiled-code budget" on CODE_CAPPED => |s| {
         let mut held = Vec::new();
         let refused = loop {
-            assert!(held.len() < 64, "64 distinct modules fit in a 1 MiB code budget");
+            assert!(held.len() < 256, "256 distinct modules fit in a 4 MiB code budget");
             let wasm = tagged(&s.noop, &unique());
             let id = format!("code-{}", unique());
             let got = s.rt.init(&id, &wasm).await;
@@ -1347,7 +1363,7 @@ hostile_cases! {
         let (st, v) = s.rt.init("fits-again", &tagged(&s.noop, &unique())).await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(s.rt.post("/fits-again/destroy", "").await.0, 200);
-        s.expect_error(refused, 429, "code budget of 1048576 bytes").await;
+        s.expect_error(refused, 429, "code budget of 4194304 bytes").await;
     }
 
     init_compiles_wait_their_turn:
@@ -1444,6 +1460,11 @@ hostile_cases! {
         };
         let (held, (got, took)) = tokio::join!(holder, waiter);
         assert_eq!(held.0, 200, "{held:?}");
+        if engine() != Engine::Wasmtime {
+            // Only wasmtime reserves instance slots; elsewhere nothing is waited for.
+            s.expect_ok(got, json!({"slept_ms": 10})).await;
+            return;
+        }
         assert!(
             took < Duration::from_millis(2_000),
             "the run waited {took:?} for a slot past its 300 ms deadline"

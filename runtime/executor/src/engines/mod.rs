@@ -56,6 +56,9 @@ pub struct EngineInfo {
     pub allocator: AllocatorInfo,
     /// How the run deadline is enforced (`epoch`, `fuel`, `metering`, …), for the report.
     pub deadline: &'static str,
+    /// Whether an instance can be made ahead of its run (and wait in the pre-warm pool); an
+    /// engine whose store cannot move between threads makes it in the run instead.
+    pub prewarm: bool,
 }
 
 /// The allocation the engine ended up with, for logs, `/health` and run metadata.
@@ -248,6 +251,12 @@ pub fn build(
         ),
     }
 }
+
+/// The one module a guest may import from.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Most table elements an instance may hold, all its tables together (every engine).
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 /// The failure for a module that is not a WASI command, worded once for every engine.
 pub fn not_a_command() -> Failure {

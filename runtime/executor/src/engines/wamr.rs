@@ -73,6 +73,7 @@ impl Wamr {
                     "WAMR mallocs each instance's linear memory and reallocs it on memory.grow",
                 ),
                 deadline: "stop flag at loop heads and calls",
+                prewarm: true,
             },
             key: format!("wamr-sys-0.1.1-fast-interp-{METER_VERSION}"),
             stack: cfg.wasm_stack_bytes,

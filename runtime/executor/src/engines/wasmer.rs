@@ -61,7 +61,7 @@ pub const WASMER_VERSION: &str = "7.3.0";
 const PAGE: u64 = 65536;
 
 /// Most table elements an instance may hold, all tables together (as for wasmtime).
-pub const MAX_TABLE_ELEMENTS: u32 = 1_000_000;
+pub const MAX_TABLE_ELEMENTS: u32 = super::MAX_TABLE_ELEMENTS as u32;
 
 /// The compiler tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +150,7 @@ impl Wasmer {
                  its stores cannot move between threads, so nothing is pre-instantiated",
             ),
             deadline: "host-interrupt",
+            prewarm: false,
         };
         Ok(Wasmer {
             engine,

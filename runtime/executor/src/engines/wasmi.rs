@@ -104,6 +104,7 @@ impl Wasmi {
                     "wasmi allocates each instance's linear memory on the heap",
                 ),
                 deadline: "fuel",
+                prewarm: true,
             },
             // The artifact is the wasm itself, so only a change of format would need a new key;
             // the version and mode are kept in it so records say what made the cache.
@@ -620,8 +621,7 @@ struct MemoryLimiter {
     over_budget: bool,
 }
 
-/// Most table elements a store may hold, all tables together (as for wasmtime).
-const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+use super::MAX_TABLE_ELEMENTS;
 
 impl MemoryLimiter {
     fn new(max_bytes: usize, budget: Option<Charge>) -> MemoryLimiter {

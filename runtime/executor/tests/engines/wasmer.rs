@@ -431,11 +431,6 @@ async fn modules_that_are_not_wasi_commands_are_refused_at_prepare() {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traps_are_worded_for_the_client() {
     let engine = engine();

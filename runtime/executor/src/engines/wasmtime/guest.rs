@@ -30,8 +30,7 @@ pub struct MemoryLimiter {
     pub over_budget: bool,
 }
 
-/// Most table elements a store may hold, all tables together.
-pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+pub use crate::engines::MAX_TABLE_ELEMENTS;
 
 impl MemoryLimiter {
     /// The executor's memory budget this store is charged to, bytes (0 = none).

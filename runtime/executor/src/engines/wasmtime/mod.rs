@@ -54,6 +54,7 @@ impl Wasmtime {
             tier: "cranelift",
             allocator: allocator.clone(),
             deadline: "epoch",
+            prewarm: true,
         };
         Ok(Wasmtime {
             engine,
