@@ -308,6 +308,10 @@ pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
         let mut of_engine = headlines_of(&rows, device);
         if engine != Engine::REFERENCE {
             for h in &mut of_engine {
+                let own = format!("{}-{engine}", h.paper_id);
+                if crate::paper::paper().claim(&own).is_some() {
+                    h.paper_id = own;
+                }
                 h.id = format!("{}-{engine}", h.id);
                 h.claim = format!("{} [{engine}]", h.claim);
                 h.short = format!("{} [{engine}]", h.short);

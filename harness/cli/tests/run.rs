@@ -7,10 +7,11 @@ mod harness;
 
 use harness::*;
 
-/// Each experiment in a tiny TOML suite through both backends.
+/// Each experiment in a tiny TOML suite through both backends, on the reference engine (every
+/// engine at once: `engines_side_by_side`).
 fn smoke(experiment_toml: &str, expect_series: &[(&str, &str)]) -> Run {
     require_docker();
-    let run = wowbench_run(&["--quick"], experiment_toml);
+    let run = wowbench_run(&["--quick", "--engines", "wasmtime"], experiment_toml);
     assert!(run.ok(), "run failed:\n{}", run.stderr);
     let meta = run.meta();
     assert_eq!(meta["status"], "complete", "{meta}");
@@ -246,6 +247,69 @@ docker_samples = 2
     }
 }
 
+/// Every engine of the build through the Wasm series of cold start, memory and the ladder in
+/// one run: each engine's rows carry its name, the run's metadata lists the engines, and the
+/// report shows them side by side.
+#[test]
+fn engines_side_by_side() {
+    let run = wowbench_run(
+        &["--quick", "--backends", "wasm"],
+        r#"
+[[experiment]]
+kind = "cold-start"
+levels = [1]
+repetitions = 1
+workload = "noop"
+params = {}
+
+[[experiment]]
+kind = "memory"
+sandboxes = [2]
+module_sizes = false
+settle_ms = 100
+
+[[experiment]]
+kind = "ladder"
+repetitions = 1
+docker_samples = 0
+"#,
+    );
+    assert!(run.ok(), "run failed:\n{}", run.stderr);
+    let meta = run.meta();
+    assert_eq!(meta["status"], "complete", "{meta}");
+    let engines: Vec<&str> = meta["engines"]
+        .as_array()
+        .expect("meta.json lists the engines")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(engines, ["wasmtime", "wasmer", "wamr", "wasmi"]);
+    let r = run.records();
+    for engine in engines {
+        for variant in ["compile", "precompiled", "distinct", "shared", "in-process"] {
+            assert!(
+                r.iter()
+                    .any(|x| x.engine == engine && x.variant == variant && x.ok),
+                "no successful {engine} {variant} rows in {}",
+                run.dir.display()
+            );
+        }
+        // Each engine's ladder has its own rungs: compile, load, a fresh run.
+        for step in ["compile", "deserialize", "run-fresh"] {
+            assert!(
+                r.iter().any(|x| x.engine == engine && x.phase == step && x.ok),
+                "{engine} ladder lacks {step}"
+            );
+        }
+    }
+    assert!(r.iter().all(|x| x.backend != "wasm" || !x.engine.is_empty()));
+    let report = std::fs::read_to_string(run.dir.join("report/report.md")).unwrap();
+    for engine in ["wasmer", "wamr", "wasmi"] {
+        assert!(report.contains(&format!("[{engine}]")), "report.md lacks {engine}'s rows");
+    }
+    assert!(report.contains("**interpreter**"), "report.md says what WAMR is");
+}
+
 #[test]
 fn bad_targets_and_options_are_clear_errors() {
     let out = wowbench(&["run", "cold-stat"]);
@@ -278,6 +342,10 @@ fn list_shows_what_can_be_run() {
         "pi3",
         "prestarted",
         "image",
+        "wasmtime",
+        "wasmer",
+        "wamr",
+        "wasmi",
     ] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use wow_protocol::InitRequest;
 use wow_records::LadderStep;
+use wow_runtime::engines::EngineName;
 use wow_runtime::ladder::Ladder;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -19,9 +20,23 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// The engine benchmarked: `$WOW_RUNTIME_ENGINE`, else wasmtime (one engine per process, so one
+/// per bench run: `WOW_RUNTIME_ENGINE=wasmi cargo bench -p wow-runtime --bench startup`).
+fn engine() -> EngineName {
+    std::env::var("WOW_RUNTIME_ENGINE")
+        .ok()
+        .map(|e| e.parse().expect("WOW_RUNTIME_ENGINE names an engine"))
+        .unwrap_or(EngineName::Wasmtime)
+}
+
 fn noop_wasm() -> Vec<u8> {
     let artifacts = wow_artifacts::ensure_built_default().expect("workloads build");
-    std::fs::read(artifacts.wasm("noop")).expect("noop.wasm")
+    let path = if engine().runs_simd() {
+        artifacts.wasm("noop")
+    } else {
+        artifacts.wasm_scalar("noop")
+    };
+    std::fs::read(path).expect("noop.wasm")
 }
 
 fn ladder(c: &mut Criterion) {
@@ -29,7 +44,7 @@ fn ladder(c: &mut Criterion) {
     let wasm = noop_wasm();
     let ladder = rt
         .block_on(Ladder::new(
-            wow_runtime::engines::EngineName::Wasmtime,
+            engine(),
             &wasm,
             "{}",
         ))
@@ -54,11 +69,15 @@ fn ladder(c: &mut Criterion) {
     g.bench_function(LadderStep::InstancePre.as_str(), |b| {
         b.iter(|| ladder.instance_pre())
     });
-    for (name, pooled) in [
-        (LadderStep::InstantiateOndemand.as_str(), false),
-        (LadderStep::InstantiatePooled.as_str(), true),
+    let steps = ladder.steps();
+    for (step, pooled) in [
+        (LadderStep::InstantiateOndemand, false),
+        (LadderStep::InstantiatePooled, true),
     ] {
-        g.bench_function(name, |b| {
+        if !steps.contains(&step) {
+            continue;
+        }
+        g.bench_function(step.as_str(), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let t = Instant::now();
@@ -81,17 +100,19 @@ fn ladder(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function(LadderStep::RunPrewarmed.as_str(), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += ladder.run_prewarmed().await;
-                }
-                total
+    if steps.contains(&LadderStep::RunPrewarmed) {
+        g.bench_function(LadderStep::RunPrewarmed.as_str(), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += ladder.run_prewarmed().await;
+                    }
+                    total
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 
@@ -99,7 +120,8 @@ fn warm_path(c: &mut Criterion) {
     let rt = runtime();
     let wasm = noop_wasm();
     let code = base64::engine::general_purpose::STANDARD.encode(&wasm);
-    let config = wow_runtime::ExecutorConfig::in_process();
+    let mut config = wow_runtime::ExecutorConfig::in_process();
+    config.engine = engine();
     let (exec, url) = rt.block_on(async {
         let exec = wow_runtime::Executor::new(config).expect("executor");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1373,10 +1373,14 @@ hostile_cases! {
             let rt = &s.rt;
             async move { rt.init(&format!("slow-{i}"), &wasm).await }
         });
+        // wasmi only validates at init: too fast for three loads to be seen at once.
+        let observable = engine() != Engine::Wasmi;
         let watch = async {
             let (mut running, mut loading) = (0, 0);
             let t = Instant::now();
-            while loading < 3 || metric_now(&s.rt, "wow_artifact_loads_in_flight").await > 0 {
+            while (observable && loading < 3)
+                || metric_now(&s.rt, "wow_artifact_loads_in_flight").await > 0
+            {
                 assert!(t.elapsed() < Duration::from_secs(120), "{running} {loading}");
                 let text = s.rt.get_text("/metrics").await;
                 running = running.max(metric(&text, "wow_artifact_compiles_running"));
@@ -1389,7 +1393,11 @@ hostile_cases! {
         for (st, v) in &results {
             assert_eq!(*st, 200, "{v}");
         }
-        assert_eq!((running, loading), (1, 3), "most compiles running, loads under way");
+        if observable {
+            assert_eq!((running, loading), (1, 3), "most compiles running, loads under way");
+        } else {
+            assert!(running <= 1, "{running} compiles ran at once");
+        }
         let id = s.sandbox(&s.noop).await;
         let got = s.rt.run(&id, json!({"compiled": "in turn"})).await;
         s.expect_ok(got, json!({"compiled": "in turn"})).await;
