@@ -295,19 +295,29 @@ docker_samples = 0
             );
         }
         // Each engine's ladder has its own rungs: compile, load, a fresh run.
-        for step in ["compile", "deserialize", "run-fresh"] {
+        for step in ["compile", "deserialize", "run_fresh"] {
             assert!(
-                r.iter().any(|x| x.engine == engine && x.phase == step && x.ok),
+                r.iter()
+                    .any(|x| x.engine == engine && x.phase == step && x.ok),
                 "{engine} ladder lacks {step}"
             );
         }
     }
-    assert!(r.iter().all(|x| x.backend != "wasm" || !x.engine.is_empty()));
+    assert!(
+        r.iter()
+            .all(|x| x.backend != "wasm" || !x.engine.is_empty())
+    );
     let report = std::fs::read_to_string(run.dir.join("report/report.md")).unwrap();
     for engine in ["wasmer", "wamr", "wasmi"] {
-        assert!(report.contains(&format!("[{engine}]")), "report.md lacks {engine}'s rows");
+        assert!(
+            report.contains(&format!("[{engine}]")),
+            "report.md lacks {engine}'s rows"
+        );
     }
-    assert!(report.contains("**interpreter**"), "report.md says what WAMR is");
+    assert!(
+        report.contains("**interpreter**"),
+        "report.md says what WAMR is"
+    );
 }
 
 #[test]

@@ -43,11 +43,7 @@ fn ladder(c: &mut Criterion) {
     let rt = runtime();
     let wasm = noop_wasm();
     let ladder = rt
-        .block_on(Ladder::new(
-            engine(),
-            &wasm,
-            "{}",
-        ))
+        .block_on(Ladder::new(engine(), &wasm, "{}"))
         .expect("ladder");
     let mut g = c.benchmark_group("ladder");
     g.sample_size(10).measurement_time(Duration::from_secs(5));

@@ -153,6 +153,17 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test shows how the executor ended, before its folder goes.
+            let status = self.child.try_wait().ok().flatten();
+            let log = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!(
+                "wow-runtime ({}): exit status {status:?}; last stderr lines:\n{}",
+                self.url,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
