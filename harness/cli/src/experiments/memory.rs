@@ -57,7 +57,7 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
         })
         .collect();
     if spec.module_sizes && ctx.wants(BackendKind::Wasm) && !ctx.engine().runs_simd() {
-        ctx.note(&format!(
+        ctx.note(format!(
             "memory: no module-size series on {}: the size variants are SIMD builds it cannot run",
             ctx.engine()
         ));

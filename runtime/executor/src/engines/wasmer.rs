@@ -326,16 +326,6 @@ impl Prepared for WasmerPrepared {
     }
 }
 
-/// The executor's wording for a growth the budget refused (`crate::executor::over_budget_failure`
-/// there; the executor replaces it anyway when [`RunEnd::over_budget`] is set).
-fn over_budget_failure(limit: u64, asked: Option<usize>) -> Failure {
-    Failure::Overloaded(format!(
-        "The executor's memory budget of {limit} bytes is in use: the action's memory could not \
-         grow (to {} bytes).",
-        asked.unwrap_or(0)
-    ))
-}
-
 struct WasmerInstance {
     shared: Arc<Shared>,
     memory_bytes: u64,
@@ -482,20 +472,24 @@ fn run_blocking(
         Ok(i) => i,
         Err(e) => return Exit::Failed(Failure::Internal(format!("cannot link WASI: {e}"))),
     };
+    // Boxed: wasmer's instantiation error is large.
     let made = with_account(&account, || {
-        WasmInstance::new(&mut store, &shared.module, &imports)
+        WasmInstance::new(&mut store, &shared.module, &imports).map_err(Box::new)
     });
     let instance = match made {
         Ok(i) => i,
         Err(e) => {
             let a = lock(&account);
             if a.over_budget {
-                return Exit::Failed(over_budget_failure(a.charge.budget().limit(), a.refused));
+                return Exit::Failed(super::over_budget_failure(
+                    a.charge.budget().limit(),
+                    a.refused,
+                ));
             }
             if let Some(desired) = a.refused {
                 return Exit::Failed(super::initial_memory_over(desired as u64, memory_bytes));
             }
-            return Exit::Failed(match e {
+            return Exit::Failed(match *e {
                 // A data segment out of bounds and the like: the guest's fault.
                 InstantiationError::Start(t) => classify(&t, None, memory_bytes),
                 e => Failure::Internal(format!("instantiation failed: {e}")),
