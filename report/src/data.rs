@@ -239,7 +239,14 @@ impl Vary {
         Vary {
             config: distinct(|k| &k.config),
             workload: distinct(|k| &k.workload),
-            engine: distinct(|k| &k.engine),
+            // Only Wasm series have an engine: Docker's empty one does not count.
+            engine: keys
+                .iter()
+                .filter(|k| !k.engine.is_empty())
+                .map(|k| k.engine.as_str())
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 1,
         }
     }
 }
