@@ -6,3 +6,21 @@ set (WAMR_BUILD_LIBC_WASI 0)
 set (WAMR_BUILD_AOT 0)
 # Rust's wasm32-wasip1 target emits bulk-memory ops (memory.copy/fill) by default.
 set (WAMR_BUILD_BULK_MEMORY 1)
+
+# wamr-sys links `iwasm` and `vmlib`; WAMR's CMakeLists makes `iwasm` a shared library, which
+# would leave every binary depending on a libiwasm.so in cargo's build folder. Build it static
+# (the same objects as `vmlib`), so the executor is one self-contained binary. The guard keeps a
+# second reading of this file from wrapping the command twice.
+get_property(wow_wrapped GLOBAL PROPERTY WOW_ADD_LIBRARY_WRAPPED)
+if (NOT wow_wrapped)
+  set_property(GLOBAL PROPERTY WOW_ADD_LIBRARY_WRAPPED TRUE)
+  function(add_library name)
+    set(args ${ARGN})
+    if (name STREQUAL "iwasm")
+      list(REMOVE_ITEM args SHARED)
+      _add_library(${name} STATIC ${args})
+    else ()
+      _add_library(${name} ${ARGN})
+    endif ()
+  endfunction()
+endif ()

@@ -82,9 +82,15 @@ pub fn sweep_temporaries(dir: &Path) -> Result<usize> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_name().to_string_lossy().contains(TMP) {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            n += 1;
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => n += 1,
+                // Its writer renamed it into place, or another executor swept it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot remove {}", entry.path().display()));
+                }
+            }
         }
     }
     Ok(n)
