@@ -1256,6 +1256,14 @@ hostile_cases! {
 
     init_client_hangs_up:
         "init: the client hangs up while its code compiles" on MAIN => |s| {
+        if engine() == Engine::Wasmi {
+            // wasmi only validates at init: no compile lasts long enough to hang up during it
+            // (the other engines cover the claim's release).
+            let id = s.sandbox(&s.noop).await;
+            let got = s.rt.run(&id, json!({"engine": "wasmi"})).await;
+            s.expect_ok(got, json!({"engine": "wasmi"})).await;
+            return;
+        }
         // The default sandbox, which cannot be destroyed: a wedge there would be for good.
         let slow = slow_to_compile(3000, 60);
         let body = json!({"value": {"name": "slow", "main": "main", "binary": true,
