@@ -9,8 +9,12 @@ mod wasmer;
 #[cfg(feature = "wasmi")]
 mod wasmi;
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use serde_json::{Value, json};
 
 /// The built workloads (SIMD and scalar modules, native binaries).
 pub fn artifacts() -> &'static wow_artifacts::Artifacts {
@@ -21,4 +25,39 @@ pub fn artifacts() -> &'static wow_artifacts::Artifacts {
 /// The native (static musl) build of a workload.
 pub fn native(name: &str) -> PathBuf {
     artifacts().native(name, "x86_64-unknown-linux-musl")
+}
+
+/// The inputs every engine's results are checked on (the same as the HTTP suite's): defaults,
+/// real parameters and parameters a workload must refuse.
+pub fn cases() -> Vec<(&'static str, Value)> {
+    vec![
+        ("noop", json!({})),
+        ("noop", json!({"a": [1, 2, {"b": "ü"}]})),
+        ("hash", json!({})),
+        ("hash", json!({"input": "paper", "iterations": 5000})),
+        ("hash", json!({"iterations": "many"})),
+        ("prime", json!({})),
+        ("prime", json!({"n": 1_000_000})),
+        ("prime", json!({"n": -5})),
+        ("sleep", json!({"ms": 5})),
+        ("json", json!({})),
+        ("json", json!({"items": 5000, "seed": 7})),
+        ("image", json!({})),
+        ("image", json!({"width": 300, "height": 200})),
+        ("image", json!({"width": "wide"})),
+    ]
+}
+
+/// The result line (the last stdout line) of a workload's native build given `stdin`.
+pub fn native_line(name: &str, stdin: &[u8]) -> Vec<u8> {
+    let p = native(name);
+    let mut child = Command::new(&p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    wow_protocol::split_output(&out.stdout).1.to_vec()
 }

@@ -1,8 +1,6 @@
 //! The WAMR engine behind the seam: workload results equal the native builds', and every limit
 //! does what the report says.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -80,38 +78,7 @@ fn result_line(stdout: &[u8]) -> Value {
 }
 
 fn run_native(workload: &str, params: &Value) -> Value {
-    let mut child = Command::new(super::native(workload))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(params.to_string().as_bytes())
-        .unwrap();
-    result_line(&child.wait_with_output().unwrap().stdout)
-}
-
-fn cases() -> Vec<(&'static str, Value)> {
-    vec![
-        ("noop", json!({})),
-        ("noop", json!({"a": [1, 2, {"b": "ü"}]})),
-        ("hash", json!({})),
-        ("hash", json!({"input": "paper", "iterations": 5000})),
-        ("hash", json!({"iterations": "many"})),
-        ("prime", json!({})),
-        ("prime", json!({"n": 1_000_000})),
-        ("prime", json!({"n": -5})),
-        ("sleep", json!({"ms": 5})),
-        ("json", json!({})),
-        ("json", json!({"items": 5000, "seed": 7})),
-        ("image", json!({})),
-        ("image", json!({"width": 300, "height": 200})),
-        ("image", json!({"width": "wide"})),
-    ]
+    result_line(&super::native_line(workload, params.to_string().as_bytes()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +92,7 @@ async fn workload_results_equal_native_results() {
             .unwrap_or_else(|err| panic!("{w}: {err:#}"));
         prepared.insert(w, e.prepare(&code).unwrap_or_else(|f| panic!("{w}: {f:?}")));
     }
-    for (w, params) in cases() {
+    for (w, params) in super::cases() {
         let native = run_native(w, &params);
         let end = run(
             &prepared[w],

@@ -2,9 +2,7 @@
 //! budget, output cap, isolation, artifact round trip, and a few cheap measurements
 //! (`cargo test -- --nocapture` prints them).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,10 +17,6 @@ const CAP: u64 = 256 << 20;
 
 fn wasm_path(name: &str) -> PathBuf {
     super::artifacts().wasm(name)
-}
-
-fn native_path(name: &str) -> PathBuf {
-    super::native(name)
 }
 
 /// The workloads are built elsewhere; wait a while for them rather than fail at once.
@@ -76,42 +70,6 @@ fn result_line(out: &[u8]) -> Vec<u8> {
     wow_protocol::split_output(out).1.to_vec()
 }
 
-fn run_native(name: &str, stdin: &str) -> Vec<u8> {
-    let mut child = Command::new(native_path(name))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    result_line(&out.stdout)
-}
-
-fn cases() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("noop", r#"{}"#),
-        ("noop", r#"{"a":[1,2,{"b":"ü"}]}"#),
-        ("hash", r#"{}"#),
-        ("hash", r#"{"input":"paper","iterations":5000}"#),
-        ("hash", r#"{"iterations":"many"}"#),
-        ("prime", r#"{}"#),
-        ("prime", r#"{"n":1000000}"#),
-        ("prime", r#"{"n":-5}"#),
-        ("sleep", r#"{"ms":5}"#),
-        ("json", r#"{}"#),
-        ("json", r#"{"items":5000,"seed":7}"#),
-        ("image", r#"{}"#),
-        ("image", r#"{"width":300,"height":200}"#),
-        ("image", r#"{"width":"wide"}"#),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workloads_give_the_native_result_lines() {
     let engine = engine();
@@ -121,11 +79,12 @@ async fn workloads_give_the_native_result_lines() {
         let t = Instant::now();
         let (code, pre) = prepare(&engine, &wasm);
         println!("compile {name}: {:?}", t.elapsed());
-        for (w, stdin) in cases().into_iter().filter(|(w, _)| *w == name) {
+        for (w, params) in super::cases().into_iter().filter(|(w, _)| *w == name) {
+            let stdin = params.to_string();
             let end = run_once(
                 &pre,
                 code.initial_memory_bytes(),
-                io(stdin, Duration::from_secs(60)),
+                io(stdin.clone(), Duration::from_secs(60)),
             )
             .await;
             assert!(
@@ -135,7 +94,7 @@ async fn workloads_give_the_native_result_lines() {
                 String::from_utf8_lossy(&end.stderr)
             );
             let wasm_line = result_line(&end.stdout);
-            let native_line = run_native(w, stdin);
+            let native_line = super::native_line(w, stdin.as_bytes());
             assert!(
                 !native_line.is_empty(),
                 "{w} {stdin}: native printed nothing"
@@ -148,7 +107,7 @@ async fn workloads_give_the_native_result_lines() {
             checked += 1;
         }
     }
-    assert_eq!(checked, cases().len());
+    assert_eq!(checked, super::cases().len());
 }
 
 /// A WASI command that writes its argv and environ buffers (NUL-separated) to stdout.
@@ -409,7 +368,10 @@ async fn a_serialized_artifact_loads_and_runs() {
         io(stdin, Duration::from_secs(30)),
     )
     .await;
-    assert_eq!(result_line(&end.stdout), run_native("hash", stdin));
+    assert_eq!(
+        result_line(&end.stdout),
+        super::native_line("hash", stdin.as_bytes())
+    );
     // Garbage is refused, not run.
     assert!(unsafe { engine.load(b"not an artifact at all") }.is_err());
 }

@@ -1,13 +1,11 @@
 //! The wasmi engine behind the seam: workload results equal the native builds', and the limits
 //! (deadline, memory cap and budget, output cap) hold. Timings print with `--nocapture`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use wow_protocol::Failure;
 use wow_runtime::admission::MemoryBudget;
 use wow_runtime::engines::wasmi::{EngineConfig, Wasmi};
@@ -67,47 +65,11 @@ fn last_line(out: &[u8]) -> Vec<u8> {
     wow_protocol::split_output(out).1.to_vec()
 }
 
-fn run_native(name: &str, stdin: &str) -> Vec<u8> {
-    let p = super::native(name);
-    let mut child = Command::new(&p)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    last_line(&child.wait_with_output().unwrap().stdout)
-}
-
-fn cases() -> Vec<(&'static str, Value)> {
-    vec![
-        ("noop", json!({})),
-        ("noop", json!({"a": [1, 2, {"b": "ü"}]})),
-        ("hash", json!({})),
-        ("hash", json!({"input": "paper", "iterations": 5000})),
-        ("hash", json!({"iterations": "many"})),
-        ("prime", json!({})),
-        ("prime", json!({"n": 1_000_000})),
-        ("prime", json!({"n": -5})),
-        ("sleep", json!({"ms": 5})),
-        ("json", json!({})),
-        ("json", json!({"items": 5000, "seed": 7})),
-        ("image", json!({})),
-        ("image", json!({"width": 300, "height": 200})),
-        ("image", json!({"width": "wide"})),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workload_results_equal_native_results_byte_for_byte() {
     let e = engine();
     let mut prepared = std::collections::HashMap::new();
-    for (name, params) in cases() {
+    for (name, params) in super::cases() {
         let pre = prepared
             .entry(name)
             .or_insert_with(|| prepare(&e, &wasm_of(name)))
@@ -121,7 +83,7 @@ async fn workload_results_equal_native_results_byte_for_byte() {
             "{name} {stdin}: {:?}",
             end.exit
         );
-        let native = run_native(name, &stdin);
+        let native = super::native_line(name, stdin.as_bytes());
         let wasm = last_line(&end.stdout);
         assert!(
             !native.is_empty(),
@@ -500,7 +462,10 @@ async fn a_loaded_artifact_runs_like_the_compiled_module() {
     let b = run(&*e.prepare(&loaded).unwrap(), stdin).await;
     assert!(matches!(b.exit, Exit::Returned), "{:?}", b.exit);
     assert_eq!(last_line(&a.stdout), last_line(&b.stdout));
-    assert_eq!(last_line(&b.stdout), run_native("hash", stdin));
+    assert_eq!(
+        last_line(&b.stdout),
+        super::native_line("hash", stdin.as_bytes())
+    );
 }
 
 /// Slices far smaller than a lazy translation, a memory.grow or a bulk copy needs: every pause
@@ -526,7 +491,11 @@ async fn tiny_fuel_slices_pause_and_resume_everywhere() {
                 "{name}, lazy {lazy_translation}: {:?}",
                 end.exit
             );
-            assert_eq!(last_line(&end.stdout), run_native(name, stdin), "{name}");
+            assert_eq!(
+                last_line(&end.stdout),
+                super::native_line(name, stdin.as_bytes()),
+                "{name}"
+            );
         }
         // A growth of 1000 pages needs 1 MiB of fuel at once.
         let budget = MemoryBudget::new(1 << 30);
