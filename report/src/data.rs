@@ -274,11 +274,13 @@ pub fn variant_rank(v: &str) -> usize {
         Series::Shared,
         Series::InProcess,
     ];
-    const DOCKER: [Series; 4] = [
+    const DOCKER: [Series; 6] = [
         Series::CreateStart,
         Series::Prestarted,
         Series::HostNet,
         Series::Actionloop,
+        Series::Skeleton,
+        Series::DockerWasm,
     ];
     let builds = ModuleBuild::ALL.len();
     if let Some(i) = WASM.iter().position(|s| v == s) {

@@ -14,6 +14,9 @@
 //!   N) / median(memory_per_sandbox, wasm V, N)`, experiment `memory`, phase = the method
 //!   (`paper` or `full`), `N` the largest number of sandboxes both series measured. Above 1 means
 //!   a Wasm sandbox costs less.
+//! - `idle-rss-wasm`: `median(memory_total, wasm distinct)` of phase `executor_rss_baseline`
+//!   at the lowest level of experiment `memory`: the executor's RSS with no sandbox, read after
+//!   one sandbox was made and destroyed (the paper's "idle executor RSS").
 //! - `throughput-mixed-{paper,fair}`: the mean, over the client levels `c` both backends
 //!   measured within the paper's range (2–10 clients, `method.mixed_throughput_clients` in
 //!   `paper.toml`; every level both measured when none falls in it), of `median(throughput, wasm precompiled, c) / median(throughput, docker
@@ -61,6 +64,8 @@ pub enum Kind {
     LatencyUs,
     /// A share of requests, shown as a percentage.
     Fraction,
+    /// Bytes, shown in MiB.
+    Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +76,10 @@ pub struct Headline {
     /// The paper claim this row is compared with.
     pub paper_id: String,
     pub device: String,
+    /// The Wasm engine whose series the row's Wasm values come from.
+    pub engine: Engine,
+    /// The Docker series a Wasm-vs-Docker row compares with.
+    pub docker: Option<Series>,
     /// What the row claims, e.g. "Cold start, lowest level (wasm precompiled vs docker
     /// create-start)".
     pub claim: String,
@@ -98,6 +107,7 @@ impl Headline {
                 Kind::RatioAtLeast => format!("≥ {}", fmt::ratio(v)),
                 Kind::LatencyUs => fmt::duration_us(v),
                 Kind::Fraction => fmt::percent(v),
+                Kind::Bytes => fmt::mib(v),
             },
         }
     }
@@ -147,6 +157,8 @@ impl Claim {
             id: self.id,
             paper_id: self.paper_id,
             device: device.to_string(),
+            engine: Engine::REFERENCE,
+            docker: None,
             claim: self.claim,
             short: self.short,
             definition: self.definition,
@@ -284,7 +296,8 @@ fn versus(a: &SummaryRow, b: &SummaryRow, show: fn(f64) -> String, unit: &str) -
 
 /// This run's headline values for `device`, in the report's order: every claim once per Wasm
 /// engine of the run (the reference engine's rows keep their ids; another engine's end in its
-/// name, `memory-paper-distinct-wasmer`, and compare with the same paper claim). Every claim
+/// name, `memory-paper-distinct-wasmer`, and compare with the paper's value for that engine
+/// where `paper.toml` has one, else with the reference engine's). Every claim
 /// gets a row; a value that cannot be computed is `None` with the reason.
 pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
     let mut engines: Vec<Engine> = summary
@@ -306,7 +319,12 @@ pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
             .cloned()
             .collect();
         let mut of_engine = headlines_of(&rows, device);
+        for h in &mut of_engine {
+            h.engine = engine;
+        }
         if engine != Engine::REFERENCE {
+            // Docker's own rows (realistic latency, cold fraction) are the same for every engine.
+            of_engine.retain(|h| !h.paper_id.ends_with("-docker"));
             for h in &mut of_engine {
                 let own = format!("{}-{engine}", h.paper_id);
                 if crate::paper::paper().claim(&own).is_some() {
@@ -325,15 +343,36 @@ pub fn headlines(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
 /// The headline values of one engine's Wasm rows (and Docker's) for `device`.
 fn headlines_of(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
     let mut out = Vec::new();
-    cold_start(summary, device, &mut out);
-    memory(summary, device, &mut out);
-    throughput(summary, device, &mut out);
+    // Against this project's lean baseline and, where the run has it, the paper's own
+    // (`skeleton`; ids end in `-skeleton`, compared with the same paper values, which were
+    // measured against it).
+    let (_, lean) = DOCKER;
+    let mut baselines = vec![lean];
+    if summary.iter().any(|r| r.variant == Series::Skeleton) {
+        baselines.push(Series::Skeleton);
+    }
+    for docker in baselines {
+        let mut of = Vec::new();
+        cold_start(summary, device, docker, &mut of);
+        memory(summary, device, docker, &mut of);
+        throughput(summary, device, docker, &mut of);
+        for h in &mut of {
+            h.docker = Some(docker);
+            if docker != lean {
+                h.id = format!("{}-{docker}", h.id);
+                h.short = format!("{} vs {docker}", h.short);
+            }
+        }
+        out.extend(of);
+    }
+    idle_rss(summary, device, &mut out);
     capacity(summary, device, &mut out);
     realistic(summary, device, &mut out);
     out
 }
 
-fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
+fn cold_start(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
+    let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::ColdStart;
     let (sel, workload) = Sel::new(
         summary,
@@ -343,13 +382,12 @@ fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
         Metric::Latency,
     )
     .workload("hash");
-    let (_, docker) = DOCKER;
     for (variant, prefix) in [
         (Series::Precompiled, experiment.to_string()),
         (Series::Compile, format!("{experiment}-{}", Series::Compile)),
     ] {
         let wasm = (Backend::Wasm, variant);
-        let both = sel.compare(experiment.as_str(), wasm, DOCKER);
+        let both = sel.compare(experiment.as_str(), wasm, docker_side);
         for (suffix, which) in [("low", "lowest"), ("high", "highest")] {
             let id = format!("{prefix}-{suffix}");
             let claim = Claim {
@@ -383,9 +421,9 @@ fn cold_start(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
     }
 }
 
-fn memory(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
+fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
+    let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Memory;
-    let (_, docker) = DOCKER;
     for method in [phase::PAPER, phase::FULL] {
         let (sel, workload) = Sel::new(
             summary,
@@ -411,7 +449,7 @@ fn memory(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                 kind: Kind::Ratio,
             };
             let outcome = sel
-                .compare(experiment.as_str(), (Backend::Wasm, variant), DOCKER)
+                .compare(experiment.as_str(), (Backend::Wasm, variant), docker_side)
                 .map(|both| {
                     let &(n, w, d) = both.last().expect("compare gives at least one level");
                     Measured {
@@ -427,10 +465,51 @@ fn memory(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
     }
 }
 
-fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
+/// The executor's resident set with no sandbox (the paper's "idle executor RSS"): the memory
+/// experiment's empty reading, taken after one sandbox was made and destroyed.
+fn idle_rss(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
+    let (sel, workload) = Sel::new(
+        summary,
+        device,
+        Experiment::Memory,
+        IDLE_RSS_PHASE,
+        Metric::MemoryTotal,
+    )
+    .workload("hash");
+    let claim = Claim {
+        id: "idle-rss-wasm".to_string(),
+        paper_id: "idle-rss-wasm".to_string(),
+        claim: "Idle executor RSS (wasm)".to_string(),
+        short: "idle executor RSS".to_string(),
+        definition: format!(
+            "median of the executor's RSS with no sandbox (memory experiment, phase \
+             `{IDLE_RSS_PHASE}`, read after one sandbox of the workload was made and destroyed), \
+             wasm distinct series"
+        ),
+        kind: Kind::Bytes,
+    };
+    let outcome = match sel
+        .levels((Backend::Wasm, Series::Distinct))
+        .into_iter()
+        .next()
+    {
+        Some((_, r)) => Ok(Measured {
+            value: med(r),
+            setup: format!("{device}, {workload}: n = {}", r.n),
+        }),
+        None if !sel.any() => Err("experiment memory not in this run".to_string()),
+        None => Err("no wasm distinct reading of the idle executor".to_string()),
+    };
+    out.push(claim.row(device, outcome));
+}
+
+/// The memory experiment's phase holding the executor's RSS before any sandbox of a reading.
+const IDLE_RSS_PHASE: &str = "executor_rss_baseline";
+
+fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
+    let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Throughput;
     let (_, wasm) = WASM;
-    let (_, docker) = DOCKER;
     let clients = paper().mixed_throughput_clients();
     let warm = || Sel::new(summary, device, experiment, phase::WARM, Metric::Throughput);
     for config in [Config::Paper, Config::Fair] {
@@ -454,7 +533,7 @@ fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
         };
         let sel = warm().only(config, "mixed");
         let what = format!("{experiment} (mixed, {config})");
-        let outcome = sel.compare(&what, WASM, DOCKER).map(|both| {
+        let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
             let both = levels::prefer_within(both, &clients, |(l, _, _)| *l);
             let ratios: Vec<f64> = both.iter().map(|(_, w, d)| med(w) / med(d)).collect();
             let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
@@ -489,7 +568,7 @@ fn throughput(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
         };
         let sel = warm().only(config, "hash");
         let what = format!("{experiment} (hash, {config})");
-        let outcome = sel.compare(&what, WASM, DOCKER).map(|both| {
+        let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
             let &(c, w, d) = both.last().expect("compare gives at least one level");
             Measured {
                 value: med(w) / med(d),

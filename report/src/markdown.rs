@@ -146,7 +146,8 @@ fn engines_section(out: &mut String, ds: &Dataset, devices: &[String]) {
     out.push_str(
         "Each engine ran every Wasm series of the run in its own executor process; the \
          headline table repeats each claim per engine (`[engine]` after the claim), compared \
-         with the same paper value.\n\n| engine | version | mode | tier | deadline |\n|---|---|---|---|---|\n",
+         with the paper's value for that engine where the paper gives one, else with its \
+         wasmtime value (the last column then names both engines).\n\n| engine | version | mode | tier | deadline |\n|---|---|---|---|---|\n",
     );
     let field = |e: &serde_json::Value, k: &str| {
         e.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string()

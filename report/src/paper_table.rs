@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use wow_records::{Engine, Series};
+
 use crate::data::{Dataset, meta_device_name};
 use crate::fingerprint::or_dash;
 use crate::fmt::MISSING;
@@ -37,16 +39,40 @@ fn setup_note(claim: &PaperClaim, ds: &Dataset, device: &str, h: &Headline) -> S
         (other, _) => format!("`{other}` profile vs {theirs}"),
     });
     let runtime = claim.runtime.as_deref().unwrap_or(&p.setup.wasm_runtime);
-    let ours = meta.map_or("wasmtime ?".to_string(), |m| {
-        format!("wasmtime {}", m.wasmtime_version)
-    });
-    parts.push(format!("{ours} vs {runtime}"));
+    parts.push(format!("{} vs {runtime}", engine_version(meta, h.engine)));
     // Rows about one Wasm series alone say nothing about Docker's proxy.
-    if !h.paper_id.ends_with("-wasm") {
-        parts.push(format!("Rust proxy vs {}", p.setup.docker_baseline));
+    let own = format!("-{}", h.engine);
+    let base = h.paper_id.strip_suffix(own.as_str()).unwrap_or(&h.paper_id);
+    match h.docker {
+        Some(Series::Skeleton) => parts.push(format!(
+            "Python proxy (Flask, gevent) on Debian 12 vs {} on Alpine",
+            p.setup.docker_baseline
+        )),
+        _ if !base.ends_with("-wasm") => {
+            parts.push(format!("Rust proxy vs {}", p.setup.docker_baseline))
+        }
+        _ => {}
     }
     parts.push("harness invoker vs OpenWhisk".to_string());
     parts.join("; ")
+}
+
+/// "wasmer 7.3.0": the engine and the version this run used, from `meta.json`.
+fn engine_version(meta: Option<&wow_records::Meta>, engine: Engine) -> String {
+    let from_engines = meta.and_then(|m| {
+        m.engines.iter().find_map(|e| {
+            (e.get("name")?.as_str()? == engine.as_str())
+                .then(|| e.get("version")?.as_str().map(str::to_string))
+                .flatten()
+        })
+    });
+    let version = from_engines.or_else(|| {
+        // Runs from before the `engines` field had wasmtime alone.
+        (engine == Engine::REFERENCE)
+            .then(|| meta.map(|m| m.wasmtime_version.clone()))
+            .flatten()
+    });
+    format!("{engine} {}", version.as_deref().unwrap_or("?"))
 }
 
 /// Writes the section for every device (a heading per device when there are several).

@@ -402,3 +402,106 @@ fn two_devices_merge_into_one_report_keyed_by_device() {
     assert!(wow_report::generate_merged(&[&host, &host], &out).is_err());
     common::cleanup(&host);
 }
+
+#[test]
+fn each_engine_is_compared_with_its_own_paper_value_and_named_with_its_version() {
+    use wow_records::{Backend, Engine};
+    let run = common::fixture_copy("engines");
+    // The fixture's Wasm rows once more as wasmer's and as wasmi's, and the engines in meta.json.
+    let mut rows = summary();
+    let wasm: Vec<SummaryRow> = rows
+        .iter()
+        .filter(|r| r.backend == Backend::Wasm)
+        .cloned()
+        .collect();
+    for engine in ["wasmer", "wasmi"] {
+        rows.extend(wasm.iter().cloned().map(|mut r| {
+            r.engine = engine.to_string();
+            r
+        }));
+    }
+    wow_records::summary::write_summary(&run.join("summary.csv"), &rows).unwrap();
+    let meta_path = run.join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["engines"] = serde_json::json!([
+        {"name": "wasmtime", "version": "48.0.8", "mode": "jit"},
+        {"name": "wasmer", "version": "7.3.0", "mode": "jit"},
+        {"name": "wasmi", "version": "2.0.0", "mode": "interpreter"},
+    ]);
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+
+    let h = headlines(&rows, "host");
+    let get = |id: &str| {
+        h.iter()
+            .find(|x| x.id == id)
+            .unwrap_or_else(|| panic!("no headline {id}"))
+    };
+    // Where the paper gives wasmer's value, wasmer's row compares with it; else with wasmtime's.
+    assert_eq!(
+        get("cold-start-low-wasmer").paper_id,
+        "cold-start-low-wasmer"
+    );
+    assert_eq!(get("cold-start-low-wasmer").engine, Engine::Wasmer);
+    assert_eq!(get("cold-start-low").engine, Engine::Wasmtime);
+    assert_eq!(get("cold-start-low-wasmi").paper_id, "cold-start-low");
+    // Docker's own rows are not repeated per engine.
+    assert!(get("realistic-p50-docker-create-start").value.is_some());
+    assert!(
+        !h.iter()
+            .any(|x| x.id.starts_with("realistic-p50-docker-create-start-"))
+    );
+    // The idle executor: the memory experiment's empty reading (7 MiB in the fixture).
+    assert_eq!(get("idle-rss-wasm").value, Some(7_340_032.0));
+    assert_eq!(get("idle-rss-wasm-wasmer").display(), "7.00 MiB");
+    assert_eq!(get("idle-rss-wasm-wasmer").paper_id, "idle-rss-wasm-wasmer");
+
+    let s = wow_report::generate(&run).unwrap();
+    let md = std::fs::read_to_string(&s.report_md).unwrap();
+    let row = |claim: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {claim} |")))
+            .unwrap_or_else(|| panic!("no row {claim} in\n{md}"))
+            .to_string()
+    };
+    let idle = row("Idle executor RSS (wasm) [wasmer]");
+    assert!(idle.contains("| 5.28 MiB |"), "{idle}");
+    assert!(idle.contains("wasmer 7.3.0 vs wasmer 1.0.1"), "{idle}");
+    assert!(!idle.contains("Rust proxy"), "{idle}");
+    let idle = row("Idle executor RSS (wasm)");
+    assert!(idle.contains("wasmtime 48.0.8 vs wasmtime 0.23"), "{idle}");
+    // The paper never ran wasmi: its rows compare with wasmtime's values and say so.
+    let idle = row("Idle executor RSS (wasm) [wasmi]");
+    assert!(idle.contains("| 7.07 MiB |"), "{idle}");
+    assert!(idle.contains("wasmi 2.0.0 vs wasmtime 0.23"), "{idle}");
+    common::cleanup(&run);
+}
+
+#[test]
+fn the_warm_run_table_equals_the_csv() {
+    let run = common::fixture_copy("warm");
+    let s = wow_report::generate(&run).unwrap();
+    let md = std::fs::read_to_string(&s.report_md).unwrap();
+    let warm: String = md[md.find("Warm runs:").expect("a warm-run table")..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r = rows(&warm);
+    assert_eq!(r[0][0], "series", "{warm}");
+    let docker = r
+        .iter()
+        .find(|c| c[0].contains("docker"))
+        .expect("docker row");
+    let wasm = r.iter().find(|c| c[0].contains("wasm")).expect("wasm row");
+    // Docker: 4 successes (median 1150 µs), 1 failure; Wasm: 5 successes, median 120 µs.
+    assert_eq!(
+        (&docker[1][..], &docker[2][..], &docker[3][..]),
+        ("noop", "4", "1")
+    );
+    assert_eq!(docker[4], fmt::duration_us(1150.0));
+    assert_eq!((&wasm[2][..], &wasm[3][..]), ("5", "0"));
+    assert_eq!(wasm[4], fmt::duration_us(120.0));
+    common::cleanup(&run);
+}

@@ -42,6 +42,8 @@ pub struct Ctx {
     pub work_dir: PathBuf,
     /// Set during a later engine's pass: only Wasm series run.
     pub engine_pass: AtomicBool,
+    /// Series this run cannot make, with why (noted once at the start, then left out).
+    pub unavailable: BTreeMap<Series, String>,
 }
 
 impl Ctx {
@@ -76,6 +78,7 @@ impl Ctx {
                     .as_ref()
                     .is_none_or(|f| f.iter().any(|name| name == v.as_str()))
             })
+            .filter(|v| !self.unavailable.contains_key(v))
             .copied()
             .collect()
     }
@@ -158,7 +161,18 @@ impl Ctx {
 
     /// Connects a Docker backend for a series.
     pub async fn docker(&self, variant: &str, proxy_concurrency: u32) -> Result<Arc<AnyBackend>> {
+        self.docker_with_env(variant, proxy_concurrency, &[]).await
+    }
+
+    /// [`Ctx::docker`] with more `NAME=value` environment for every container.
+    pub async fn docker_with_env(
+        &self,
+        variant: &str,
+        proxy_concurrency: u32,
+        env: &[&str],
+    ) -> Result<Arc<AnyBackend>> {
         let opts = DockerOptions {
+            extra_env: env.iter().map(|e| e.to_string()).collect(),
             variant: variant.to_string(),
             docker_host: self.docker_host.clone(),
             run_id: self.rec.run_id.clone(),

@@ -2,6 +2,7 @@
 //! backends, runs each experiment writing records as it goes, and always cleans up — at the end,
 //! on error and on Ctrl-C — leaving `meta.json` saying whether the run completed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use wow_artifacts::BuildOptions;
 use wow_records::meta::{Meta, RunStatus, now_rfc3339};
 use wow_records::run_dir::new_run_id;
-use wow_records::{Engine, RunDir};
+use wow_records::{Engine, RunDir, Series};
 
 use crate::backend::docker::DockerBackend;
 use crate::backend::{ActionClient, BackendKind};
@@ -115,6 +116,8 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         None
     };
 
+    let unavailable = unavailable_series(&opts).await;
+
     let dir = RunDir::create(&opts.out, &run_id)?;
     let cancel = Cancel::default();
     let rec = Recorder::new(
@@ -186,7 +189,11 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         live: Default::default(),
         work_dir: dir.path.join("work"),
         engine_pass: Default::default(),
+        unavailable,
     };
+    for (series, why) in &ctx.unavailable {
+        ctx.note(format!("series {series} skipped: {why:#}"));
+    }
 
     let (signals, received) = signals::watch(
         cancel.clone(),
@@ -345,4 +352,32 @@ async fn run_engines(ctx: &Ctx, spec: &ExperimentSpec, engines: &[Engine]) -> Re
     }
     ctx.begin_engine_pass(engines.first().copied().unwrap_or(Engine::REFERENCE), false);
     outcome
+}
+
+/// Series the suite lists that cannot be made here, with why: `skeleton` when Debian's packages
+/// are neither cached nor downloadable (the packages are fetched here, before the clock starts).
+async fn unavailable_series(opts: &RunOptions) -> BTreeMap<Series, String> {
+    let mut out = BTreeMap::new();
+    let wants_skeleton = opts.backends.contains(&BackendKind::Docker)
+        && opts
+            .suite
+            .experiments
+            .iter()
+            .any(|e| e.docker_series().contains(&Series::Skeleton));
+    if wants_skeleton {
+        let got = tokio::task::spawn_blocking(crate::backend::docker::skeleton::packages).await;
+        match got {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                out.insert(Series::Skeleton, format!("{e:#}"));
+            }
+            Err(e) => {
+                out.insert(
+                    Series::Skeleton,
+                    format!("the package download panicked: {e}"),
+                );
+            }
+        }
+    }
+    out
 }

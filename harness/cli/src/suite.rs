@@ -44,6 +44,17 @@ pub enum ExperimentSpec {
 }
 
 impl ExperimentSpec {
+    /// The Docker series the experiment lists (empty where it has no list).
+    pub fn docker_series(&self) -> &[Series] {
+        match self {
+            ExperimentSpec::ColdStart(s) => &s.docker_variants,
+            ExperimentSpec::Memory(s) => &s.docker_variants,
+            ExperimentSpec::Throughput(s) => &s.docker_variants,
+            ExperimentSpec::Realistic(s) => &s.docker_variants,
+            _ => &[],
+        }
+    }
+
     pub fn id(&self) -> Experiment {
         match self {
             ExperimentSpec::ColdStart(_) => Experiment::ColdStart,
@@ -80,6 +91,7 @@ impl ExperimentSpec {
             ExperimentSpec::ColdStart(s) => ExperimentSpec::ColdStart(ColdStartSpec {
                 levels: vec![1, 2, 4],
                 repetitions: 2,
+                warm_runs: 200,
                 ..s
             }),
             ExperimentSpec::Memory(s) => ExperimentSpec::Memory(MemorySpec {
@@ -87,10 +99,12 @@ impl ExperimentSpec {
                 module_size_sandboxes: 5,
                 ..s
             }),
+            // Shorter CPU-bound requests, so that the interpreters' passes stay short too.
             ExperimentSpec::Throughput(s) => ExperimentSpec::Throughput(ThroughputSpec {
                 clients: vec![2, 8],
-                warmup_s: 1.0,
-                window_s: 3.0,
+                warmup_s: 0.5,
+                window_s: 2.0,
+                hash_target_ms: 20.0,
                 ..s
             }),
             ExperimentSpec::Capacity(s) => ExperimentSpec::Capacity(CapacitySpec {
@@ -98,9 +112,11 @@ impl ExperimentSpec {
                 window_s: 2.0,
                 ..s
             }),
-            ExperimentSpec::Realistic(s) => {
-                ExperimentSpec::Realistic(RealisticSpec { requests: 120, ..s })
-            }
+            ExperimentSpec::Realistic(s) => ExperimentSpec::Realistic(RealisticSpec {
+                requests: 120,
+                hash_target_ms: 20.0,
+                ..s
+            }),
             ExperimentSpec::Ladder(s) => ExperimentSpec::Ladder(LadderSpec {
                 repetitions: 10,
                 docker_samples: 3,
@@ -128,7 +144,13 @@ fn default_wasm_cold() -> Vec<Series> {
     vec![Series::Compile, Series::Precompiled]
 }
 fn default_docker_cold() -> Vec<Series> {
-    vec![Series::CreateStart, Series::Prestarted, Series::HostNet]
+    vec![
+        Series::CreateStart,
+        Series::Prestarted,
+        Series::HostNet,
+        Series::Skeleton,
+        Series::DockerWasm,
+    ]
 }
 
 /// `cold-start`: i concurrent cold starts of i distinct actions with the same code.
@@ -143,6 +165,9 @@ pub struct ColdStartSpec {
     pub params: Value,
     pub wasm_variants: Vec<Series>,
     pub docker_variants: Vec<Series>,
+    /// Sequential `/run`s on one warm sandbox of `warm_workload` per series (0: none).
+    pub warm_runs: u32,
+    pub warm_workload: String,
 }
 
 impl Default for ColdStartSpec {
@@ -152,6 +177,8 @@ impl Default for ColdStartSpec {
             repetitions: 10,
             workload: "hash".into(),
             params: json!({"iterations": 1000}),
+            warm_runs: 1000,
+            warm_workload: "noop".into(),
             wasm_variants: default_wasm_cold(),
             docker_variants: default_docker_cold(),
         }
@@ -187,7 +214,7 @@ impl Default for MemorySpec {
             workload: "hash".into(),
             params: json!({"iterations": 1000}),
             wasm_variants: vec![Series::Distinct, Series::Shared],
-            docker_variants: vec![Series::CreateStart],
+            docker_variants: vec![Series::CreateStart, Series::Skeleton, Series::DockerWasm],
             docker_budget_mb: 4096,
             module_sizes: true,
             module_size_sandboxes: 10,
@@ -206,6 +233,8 @@ pub struct ThroughputSpec {
     /// `paper` (≤ 4 sandboxes, limit 10 mixed / 3 otherwise, Docker proxy one run at a time)
     /// and/or `fair` (Docker's proxy gets the same concurrency as the Wasm sandbox).
     pub configs: Vec<Config>,
+    /// Docker's series (Wasm runs `precompiled`).
+    pub docker_variants: Vec<Series>,
     pub warmup_s: f64,
     pub window_s: f64,
     pub repetitions: u32,
@@ -225,6 +254,7 @@ impl Default for ThroughputSpec {
             clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
             mixes: vec!["cpu".into(), "io".into(), "mixed".into()],
             configs: vec![Config::Paper, Config::Fair],
+            docker_variants: vec![Series::CreateStart, Series::Skeleton],
             warmup_s: 3.0,
             window_s: 10.0,
             repetitions: 1,
@@ -305,7 +335,7 @@ impl Default for RealisticSpec {
             hash_target_ms: 100.0,
             sleep_ms: 300,
             wasm_variants: vec![Series::Precompiled],
-            docker_variants: vec![Series::CreateStart],
+            docker_variants: vec![Series::CreateStart, Series::Skeleton],
             seed: 42,
         }
     }
@@ -400,6 +430,9 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![Series::CreateStart],
+            // Not yet in the gate's reference runs.
+            warm_runs: 0,
+            warm_workload: "noop".into(),
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
@@ -412,6 +445,7 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             clients: vec![4],
             mixes: vec!["io".into()],
             configs: vec![Config::Fair],
+            docker_variants: vec![Series::CreateStart],
             warmup_s: 1.0,
             window_s: 5.0,
             repetitions: 3,

@@ -169,25 +169,8 @@ async fn image_builds_from_nothing_and_a_second_ensure_is_a_no_op() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_gives_the_wasm_executors_result_in_both_exec_modes() {
     docker_engine().await;
-    static EXECUTOR: Once = Once::new();
-    // SAFETY: set once, before any executor is started, to a constant path.
-    EXECUTOR.call_once(|| unsafe {
-        std::env::set_var("WOWBENCH_EXECUTOR", env!("CARGO_BIN_EXE_wowbench"));
-    });
     let run_id = docker_run_id("workloads");
-    let work_dir: PathBuf = std::env::temp_dir().join(format!("wowbench-{run_id}"));
-    let wasm = WasmBackend::start(
-        &WasmOptions {
-            variant: "compile".into(),
-            url: None,
-            executor_args: vec![],
-            work_dir: work_dir.clone(),
-            cgroup_procs: vec![],
-        },
-        docker_client(),
-    )
-    .await
-    .expect("starting the Wasm executor");
+    let (wasm, work_dir) = docker_reference_executor(&run_id).await;
 
     // Both exec modes under one run id, as one run of the harness would have them.
     let spawn = docker_backend(&run_id, DockerVariant::CreateStart).await;
@@ -252,7 +235,12 @@ async fn every_workload_gives_the_wasm_executors_result_in_both_exec_modes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_in_a_container_answers_protocol_errors_as_openwhisk() {
     docker_engine().await;
-    for variant in [DockerVariant::CreateStart, DockerVariant::Actionloop] {
+    // The paper's Python proxy (`skeleton`) answers them as the Rust one does.
+    for variant in [
+        DockerVariant::CreateStart,
+        DockerVariant::Actionloop,
+        DockerVariant::Skeleton,
+    ] {
         let run_id = docker_run_id("protocol");
         let backend = docker_backend(&run_id, variant).await;
         docker_with_cleanup(&backend, async {
@@ -669,4 +657,120 @@ async fn an_oom_killed_run_is_an_error_and_the_container_goes_on() {
     .await;
     let left = docker_leftovers(&run_id).await;
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Starts a Wasm executor (the test binary's `wowbench executor`) for reference results.
+async fn docker_reference_executor(run_id: &str) -> (WasmBackend, PathBuf) {
+    static EXECUTOR: Once = Once::new();
+    // SAFETY: set once, before any executor is started, to a constant path.
+    EXECUTOR.call_once(|| unsafe {
+        std::env::set_var("WOWBENCH_EXECUTOR", env!("CARGO_BIN_EXE_wowbench"));
+    });
+    let work_dir: PathBuf = std::env::temp_dir().join(format!("wowbench-{run_id}"));
+    let wasm = WasmBackend::start(
+        &WasmOptions {
+            variant: "compile".into(),
+            url: None,
+            executor_args: vec![],
+            work_dir: work_dir.clone(),
+            cgroup_procs: vec![],
+        },
+        docker_client(),
+    )
+    .await
+    .expect("starting the Wasm executor");
+    (wasm, work_dir)
+}
+
+/// Every workload on `backend` gives the Wasm executor's result, on two runs of one sandbox.
+async fn docker_same_results_as_the_executor(backend: &DockerBackend, wasm: &WasmBackend) {
+    let mode = backend.variant().to_string();
+    for workload in WORKLOADS {
+        let code = docker_code(workload);
+        let params = docker_params(workload);
+        let ws = wasm.provision(workload).await.unwrap();
+        assert!(wasm.init(&ws, &code).await.unwrap().ok());
+        let expected = wasm.run(&ws, &params).await.unwrap();
+        assert!(expected.ok(), "wasm {workload}: {}", expected.error_text());
+        let sb = backend.provision(workload).await.unwrap();
+        let init = backend.init(&sb, &code).await.unwrap();
+        assert!(init.ok(), "{mode} init {workload}: {}", init.error_text());
+        for round in 0..2 {
+            let got = backend.run(&sb, &params).await.unwrap();
+            assert!(
+                got.ok(),
+                "{mode} {workload} run {round}: {}",
+                got.error_text()
+            );
+            assert_eq!(
+                got.json().unwrap(),
+                expected.json().unwrap(),
+                "{mode} {workload} run {round} differs from the Wasm executor"
+            );
+        }
+        backend.destroy(&sb).await.unwrap();
+        wasm.destroy(&ws).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_papers_python_proxy_passes_parameters_runs_one_at_a_time_and_equals_the_executor() {
+    docker_engine().await;
+    let run_id = docker_run_id("skeleton");
+    let backend = docker_backend(&run_id, DockerVariant::Skeleton).await;
+    assert!(backend.image().tag.starts_with("wowbench-skeleton:"));
+    let (wasm, work_dir) = docker_reference_executor(&run_id).await;
+    docker_with_cleanup(&backend, async {
+        let sb = backend.provision("noop").await.unwrap();
+        assert!(backend.init(&sb, &docker_code("noop")).await.unwrap().ok());
+        // The parameters reach the action on stdin (and as its first argument).
+        let r = backend
+            .run(&sb, &json!({"x": 1, "é": [true]}))
+            .await
+            .unwrap();
+        assert!(r.ok(), "{}", r.error_text());
+        assert_eq!(r.json().unwrap(), json!({"x": 1, "é": [true]}));
+        backend.destroy(&sb).await.unwrap();
+
+        // One activation at a time: two runs sent together are answered one after the other.
+        let sb = backend.provision("sleep").await.unwrap();
+        assert!(backend.init(&sb, &docker_code("sleep")).await.unwrap().ok());
+        let t = Instant::now();
+        let params = json!({"ms": 300});
+        let (a, b) = tokio::join!(backend.run(&sb, &params), backend.run(&sb, &params));
+        let both = t.elapsed();
+        assert!(a.unwrap().ok() && b.unwrap().ok());
+        assert!(
+            both >= Duration::from_millis(600),
+            "two 300 ms runs overlapped: {both:?}"
+        );
+        backend.destroy(&sb).await.unwrap();
+
+        docker_same_results_as_the_executor(&backend, &wasm).await;
+    })
+    .await;
+    wasm.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_in_a_container_loads_precompiled_code_and_answers_as_on_the_host() {
+    docker_engine().await;
+    let run_id = docker_run_id("docker-wasm");
+    let (wasm, work_dir) = docker_reference_executor(&run_id).await;
+    let backend = docker_backend(&run_id, DockerVariant::DockerWasm).await;
+    assert!(backend.image().tag.starts_with("wowbench-docker-wasm:"));
+    assert_eq!(backend.code_kind(), BackendKind::Wasm);
+    docker_with_cleanup(&backend, async {
+        // The first init of a fresh container is a load of the artifact baked into the image.
+        let sb = backend.provision("hash").await.unwrap();
+        let init = backend.init(&sb, &docker_code("hash")).await.unwrap();
+        assert!(init.ok(), "{}", init.error_text());
+        assert_eq!(init.artifact().as_deref(), Some("disk"));
+        backend.destroy(&sb).await.unwrap();
+        docker_same_results_as_the_executor(&backend, &wasm).await;
+    })
+    .await;
+    wasm.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work_dir);
 }

@@ -49,9 +49,23 @@ params = {}
             ("docker", "create-start"),
             ("docker", "prestarted"),
             ("docker", "host-net"),
+            ("docker", "skeleton"),
+            ("docker", "docker-wasm"),
         ],
     );
     let r = run.records();
+    // The warm-run group: every series' `noop` runs on one warm sandbox, all successful.
+    for variant in ["precompiled", "create-start", "skeleton", "docker-wasm"] {
+        let warm: Vec<_> = r
+            .iter()
+            .filter(|x| x.variant == variant && x.phase == "warm_run")
+            .collect();
+        assert_eq!(warm.len(), 1000, "{variant}");
+        assert!(
+            warm.iter().all(|x| x.ok && x.workload == "noop"),
+            "{variant}"
+        );
+    }
     // Every sample has all its phases; Docker's provision is split into its parts.
     for phase in [
         "provision",
@@ -97,6 +111,8 @@ settle_ms = 100
             ("wasm", "distinct"),
             ("wasm", "shared"),
             ("docker", "create-start"),
+            ("docker", "skeleton"),
+            ("docker", "docker-wasm"),
             ("wasm", "module-debug"),
         ],
     );
@@ -208,18 +224,22 @@ clients = 2
 hash_target_ms = 5
 sleep_ms = 20
 "#,
-        &[("wasm", "precompiled"), ("docker", "create-start")],
+        &[
+            ("wasm", "precompiled"),
+            ("docker", "create-start"),
+            ("docker", "skeleton"),
+        ],
     );
     let r = run.records();
-    for backend in ["wasm", "docker"] {
+    for variant in ["precompiled", "create-start", "skeleton"] {
         let n = r
             .iter()
-            .filter(|x| x.backend == backend && x.metric == "latency")
+            .filter(|x| x.variant == variant && x.metric == "latency")
             .count();
-        assert_eq!(n, 40, "{backend}: one row per request");
+        assert_eq!(n, 40, "{variant}: one row per request");
         let cold = r
             .iter()
-            .find(|x| x.backend == backend && x.metric == "cold_fraction")
+            .find(|x| x.variant == variant && x.metric == "cold_fraction")
             .unwrap();
         // 6 actions through a cap of 4 sandboxes: some requests must start cold.
         assert!(cold.value > 0.0 && cold.value < 1.0, "{cold:?}");

@@ -238,6 +238,12 @@ vocabulary! {
         HostNet = "host-net",
         /// Docker: one long-lived action process per container.
         Actionloop = "actionloop",
+        /// Docker: the paper's baseline, an OpenWhisk `dockerskeleton`-style Python action proxy
+        /// (Flask, gevent) on a Debian root file system, spawning the action per run.
+        Skeleton = "skeleton",
+        /// Docker: the Wasm executor (`wow-runtime`, wasmtime) in a container per action, its
+        /// module loaded precompiled.
+        DockerWasm = "docker-wasm",
         /// Soak: both backends under one steady mixed load.
         Steady = "steady",
         /// The load generator's ceiling over loopback.
@@ -254,9 +260,12 @@ impl Series {
             | Series::Distinct
             | Series::Shared
             | Series::InProcess => Backend::Wasm,
-            Series::CreateStart | Series::Prestarted | Series::HostNet | Series::Actionloop => {
-                Backend::Docker
-            }
+            Series::CreateStart
+            | Series::Prestarted
+            | Series::HostNet
+            | Series::Actionloop
+            | Series::Skeleton
+            | Series::DockerWasm => Backend::Docker,
             Series::Steady => Backend::Both,
             Series::Loopback => Backend::Client,
         }
@@ -274,6 +283,10 @@ impl Series {
             Series::Prestarted => "a container started before the clock (stem cell)",
             Series::HostNet => "host networking, no docker-proxy",
             Series::Actionloop => "one long-lived action process per container",
+            Series::Skeleton => {
+                "the paper's baseline: a Python (Flask) action proxy on Debian, one spawn per run"
+            }
+            Series::DockerWasm => "the Wasm executor in a container per action, precompiled",
             Series::Steady => "soak: both backends under one steady mixed load",
             Series::Loopback => "the load generator against a trivial endpoint",
         }
@@ -353,6 +366,8 @@ pub mod phase {
     pub const COLD: &str = "cold";
     /// A run on a ready sandbox, under steady closed-loop load.
     pub const WARM: &str = "warm";
+    /// Cold start: one `/run` on a warm sandbox, sequential, nothing else in flight.
+    pub const WARM_RUN: &str = "warm_run";
     /// Memory, full method: everything the N sandboxes added, divided by N.
     pub const FULL: &str = "full";
     /// Memory, the paper's method: the whole executor (or `docker stats`) divided by N.

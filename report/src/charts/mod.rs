@@ -49,6 +49,8 @@ pub fn series_style(backend: &str, engine: &str, variant: &str) -> (RGBColor, Ma
             Some(Series::Prestarted) => (RGBColor(255, 127, 14), Marker::Square),
             Some(Series::HostNet) => (RGBColor(148, 103, 189), Marker::Circle),
             Some(Series::Actionloop) => (RGBColor(140, 86, 75), Marker::Cross),
+            Some(Series::Skeleton) => (RGBColor(120, 20, 20), Marker::Square),
+            Some(Series::DockerWasm) => (RGBColor(227, 119, 194), Marker::Circle),
             _ => (RGBColor(190, 60, 120), Marker::Triangle),
         },
         _ => (RGBColor(100, 100, 100), Marker::Cross),

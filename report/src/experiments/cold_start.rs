@@ -304,4 +304,50 @@ fn write_tables(out: &mut String, rows: &Rows) {
         );
         p.write_to(out);
     }
+    write_warm_runs(out, rows);
+}
+
+/// The warm-run group: sequential `/run`s on one warm sandbox per series.
+fn write_warm_runs(out: &mut String, rows: &Rows) {
+    let groups = by_series(
+        rows.all
+            .iter()
+            .copied()
+            .filter(|r| r.phase == phase::WARM_RUN && r.metric == Metric::Latency),
+    );
+    if groups.is_empty() {
+        return;
+    }
+    let vary = Vary::of(groups.iter().map(|(k, _)| k));
+    let us = |v: Option<f64>| fmt::opt(v, fmt::duration_us);
+    let mut t = Table::new(&[
+        "series",
+        "workload",
+        ">n",
+        ">failed",
+        ">p50",
+        ">p90",
+        ">p99",
+        ">mean, 95% CI",
+    ]);
+    for (key, rs) in &groups {
+        for r in rs {
+            let ok = measured(r);
+            t.row(vec![
+                key.label(vary),
+                r.workload.clone(),
+                table::count(r.n),
+                table::count(r.failed),
+                us(r.median.filter(|_| ok)),
+                us(r.p90.filter(|_| ok)),
+                us(r.p99.filter(|_| ok)),
+                table::ci(Some(r), fmt::duration_us),
+            ]);
+        }
+    }
+    out.push_str(
+        "Warm runs: one warm sandbox per series, sequential `/run`s with nothing else in flight, \
+         each timed by the harness from request to response (phase `warm_run`):\n\n",
+    );
+    t.write_to(out);
 }

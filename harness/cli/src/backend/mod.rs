@@ -146,6 +146,12 @@ pub struct MemorySample {
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
+    /// Which of the action's codes `/init` ships: the backend's own, except where a Docker
+    /// container runs the Wasm executor (`docker-wasm`).
+    fn code_kind(&self) -> BackendKind {
+        self.kind()
+    }
+
     /// The series this backend instance produces (`create-start`, `precompiled`, …).
     fn variant(&self) -> &str;
 
@@ -179,7 +185,7 @@ pub trait Backend: Send + Sync {
         sandbox: &Sandbox,
         code: &ActionCode,
     ) -> impl Future<Output = Result<client::InitReply>> + Send {
-        let body = code.init_body(self.kind()).clone();
+        let body = code.init_body(self.code_kind()).clone();
         let url = sandbox.init_url();
         async move { self.client().init(&url, body).await }
     }
@@ -207,6 +213,12 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Wasm(b) => b.kind(),
             AnyBackend::Docker(b) => b.kind(),
+        }
+    }
+    fn code_kind(&self) -> BackendKind {
+        match self {
+            AnyBackend::Wasm(b) => b.code_kind(),
+            AnyBackend::Docker(b) => b.code_kind(),
         }
     }
     fn variant(&self) -> &str {

@@ -158,7 +158,7 @@ pub fn die_with_parent(command: &mut tokio::process::Command) {
 
 /// The program that serves the executor: `$WOWBENCH_EXECUTOR`, else this `wowbench` binary's
 /// `executor` subcommand, else a `wow-runtime` or `wowbench` binary beside the current one.
-fn executor_command() -> Result<(PathBuf, Vec<String>)> {
+pub(crate) fn executor_command() -> Result<(PathBuf, Vec<String>)> {
     if let Some(p) = std::env::var_os("WOWBENCH_EXECUTOR") {
         let p = PathBuf::from(p);
         return Ok(if p.file_name().is_some_and(|n| n == "wowbench") {

@@ -25,7 +25,7 @@ pub struct DockerProbeArgs {
     /// Cold starts to make, one after another.
     #[arg(long, default_value_t = 20)]
     pub count: usize,
-    /// create-start, prestarted, host-net or actionloop.
+    /// create-start, prestarted, host-net, actionloop, skeleton or docker-wasm.
     #[arg(long, default_value = Series::CreateStart.as_str())]
     pub variant: String,
     /// Parameters of each first run, a JSON object.

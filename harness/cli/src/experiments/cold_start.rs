@@ -3,6 +3,10 @@
 //! definitions"): provision, init, first run, and the derived cold start (provision + init) and
 //! first response (+ first run). Docker's provision is also split into create / start / ready.
 //!
+//! After its levels, each series runs the warm-run group: one sandbox of `warm_workload`
+//! (`noop`), then `warm_runs` sequential `/run`s, each timed by the harness (phase `warm_run`,
+//! level 1): what a client waits for once a sandbox is warm.
+//!
 //! Series: Wasm `compile` (each action's code is distinct, so every init compiles) and
 //! `precompiled` (the artifact is already cached: every init is a cache hit — checked, not
 //! assumed); Docker `create-start`, `prestarted` (stem cells started before the clock) and
@@ -109,7 +113,7 @@ pub fn record_provision_parts(
 fn expected_artifact(series: Series) -> Option<&'static [&'static str]> {
     match series {
         Series::Compile => Some(&["compiled"]),
-        Series::Precompiled => Some(&["memory", "disk"]),
+        Series::Precompiled | Series::DockerWasm => Some(&["memory", "disk"]),
         _ => None,
     }
 }
@@ -135,7 +139,18 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
             Config::Default,
             &workload,
         );
-        let result = run_series(ctx, spec, &b, &s, &base, &wasm, &bar).await;
+        let mut result = run_series(ctx, spec, &b, &s, &base, &wasm, &bar).await;
+        if result.is_ok() && spec.warm_runs > 0 {
+            let warm = SeriesKey::new(
+                Experiment::ColdStart,
+                kind.backend(),
+                variant.as_str(),
+                Config::Default,
+                &spec.warm_workload,
+            );
+            let code = ctx.code(&spec.warm_workload)?;
+            result = warm_runs(ctx, spec.warm_runs, &b, &warm, &code).await;
+        }
         ctx.release(&b).await;
         result?;
     }
@@ -212,4 +227,45 @@ async fn run_series(
         }
     }
     Ok(())
+}
+
+/// The warm-run group: one sandbox, `n` sequential `/run`s of `{}`, each recorded (phase
+/// `warm_run`); a failed run is recorded as a failure and the group goes on, and a sandbox that
+/// does not start is one failure for the group.
+async fn warm_runs(
+    ctx: &Ctx,
+    n: u32,
+    b: &AnyBackend,
+    s: &SeriesKey,
+    code: &ActionCode,
+) -> Result<()> {
+    let params = serde_json::json!({});
+    let (sb, first) = cold_start_once(b, "warm-run", code, &params).await;
+    let m = Measure::latency(phase::WARM_RUN);
+    let result = async {
+        if let Err(e) = first {
+            return ctx
+                .rec
+                .fail(s, 1, 0, m, &format!("the sandbox did not start: {e}"));
+        }
+        let Some(sb) = sb.as_ref() else {
+            return Ok(());
+        };
+        for i in 0..n {
+            ctx.rec.cancel.check()?;
+            match b.run(sb, &params).await {
+                Ok(r) if r.ok() => ctx.rec.latency(s, 1, i, phase::WARM_RUN, r.elapsed)?,
+                Ok(r) => ctx.rec.fail(s, 1, i, m, &r.error_text())?,
+                Err(e) => ctx.rec.fail(s, 1, i, m, &format!("{e:#}"))?,
+            }
+        }
+        b.healthy()
+    }
+    .await;
+    if let Some(sb) = &sb
+        && let Err(e) = b.destroy(sb).await
+    {
+        ctx.note(format!("destroying the warm-run sandbox failed: {e:#}"));
+    }
+    result
 }

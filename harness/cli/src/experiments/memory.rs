@@ -105,7 +105,15 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
             bar.set_message(format!("{} {}", plan.kind.as_str(), plan.variant));
             let b = match plan.kind {
                 BackendKind::Wasm => ctx.wasm(&plan.variant, &["--prewarm", "false"]).await?,
-                BackendKind::Docker => ctx.docker(&plan.variant, 1).await?,
+                // The executor in a container keeps no pre-warmed instances, as on the host.
+                BackendKind::Docker => {
+                    let env: &[&str] = if plan.variant == Series::DockerWasm.as_str() {
+                        &["WOW_RUNTIME_PREWARM=false"]
+                    } else {
+                        &[]
+                    };
+                    ctx.docker_with_env(&plan.variant, 1, env).await?
+                }
             };
             let p = Prepared {
                 plan,

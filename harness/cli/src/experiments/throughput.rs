@@ -78,27 +78,16 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
     codes.insert("hash".to_string(), ctx.code("hash")?);
     codes.insert("sleep".to_string(), ctx.code("sleep")?);
 
-    let kinds: Vec<BackendKind> = [BackendKind::Wasm, BackendKind::Docker]
-        .into_iter()
-        .filter(|k| ctx.wants(*k))
-        .collect();
-    let total = (spec.configs.len() * spec.mixes.len() * kinds.len() * spec.clients.len()) as u64
+    let series = ctx.series(&[default_variant(BackendKind::Wasm)], &spec.docker_variants);
+    let total = (spec.configs.len() * spec.mixes.len() * series.len() * spec.clients.len()) as u64
         * spec.repetitions as u64;
     let bar = ctx.rec.bar(total, Experiment::Throughput.as_str());
     for &config in &spec.configs {
         for mix_name in &spec.mixes {
             let mix = mix(mix_name)?;
             let limit = mix.per_sandbox_paper;
-            for &kind in &kinds {
-                let variant = default_variant(kind);
-                if ctx
-                    .variants
-                    .as_ref()
-                    .is_some_and(|f| !f.iter().any(|v| *v == variant))
-                {
-                    continue;
-                }
-                bar.set_message(format!("{config} {mix_name} {}", kind.as_str()));
+            for &(kind, variant) in &series {
+                bar.set_message(format!("{config} {mix_name} {} {variant}", kind.as_str()));
                 let proxy_concurrency = if config == Config::Paper { 1 } else { limit };
                 let b = ctx.backend(kind, variant, proxy_concurrency).await?;
                 let inv = Arc::new(Invoker::new(

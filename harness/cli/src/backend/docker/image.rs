@@ -1,7 +1,11 @@
-//! The container image: `FROM scratch` plus the static action proxy, built by the engine's
-//! classic builder from an in-memory tar context. No registry is involved (`scratch` is never
-//! pulled), so it works on an engine with no images at all. The tag is derived from the proxy
-//! binary's SHA-256, so a changed proxy gets a new image and an unchanged one is never rebuilt.
+//! The container images, built by the engine's classic builder from in-memory tar contexts. No
+//! registry is involved (`scratch` is never pulled), so it works on an engine with no images at
+//! all. Each tag is derived from the SHA-256 of what goes into the image, so a changed input gets
+//! a new image and an unchanged one is never rebuilt.
+//!
+//! - `wowbench-proxy`: `FROM scratch` plus the static action proxy (this file);
+//! - `wowbench-skeleton`: the paper's Python action proxy on Debian ([`super::skeleton`]);
+//! - `wowbench-docker-wasm`: the executor in a container ([`super::docker_wasm`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,13 +23,13 @@ use super::engine::{self, API_TIMEOUT, BUILD_TIMEOUT};
 pub const IMAGE_REPO: &str = "wowbench-proxy";
 /// Label on every container and image the harness makes.
 pub const LABEL: &str = "wowbench";
-/// Label holding the proxy binary's full SHA-256 on the image.
+/// Label holding the SHA-256 of the image's inputs (for the proxy image: of the proxy binary).
 pub const LABEL_PROXY_SHA: &str = "wowbench.proxy-sha256";
 
-/// The image a backend runs.
+/// An image a backend runs.
 #[derive(Debug, Clone)]
 pub struct ProxyImage {
-    /// `wowbench-proxy:<16 hex>`.
+    /// `<repo>:<16 hex>`.
     pub tag: String,
     /// The engine's image id.
     pub id: String,
@@ -33,7 +37,7 @@ pub struct ProxyImage {
     pub built: bool,
     /// How long the check (and build, if any) took.
     pub elapsed: Duration,
-    /// Full SHA-256 of the proxy binary inside.
+    /// Full SHA-256 of the image's inputs (the proxy binary for the proxy image).
     pub proxy_sha256: String,
 }
 
@@ -53,10 +57,34 @@ pub async fn ensure_image(
     repo: &str,
     no_cache: bool,
 ) -> Result<ProxyImage> {
-    let t = Instant::now();
     let binary = std::fs::read(proxy)
         .with_context(|| format!("cannot read the action proxy {}", proxy.display()))?;
     let sha = hex(&Sha256::digest(&binary));
+    let dockerfile = format!(
+        "FROM scratch\n\
+         COPY wow-proxy /wow-proxy\n\
+         LABEL {LABEL}=1 {LABEL_PROXY_SHA}={sha}\n\
+         ENTRYPOINT [\"/wow-proxy\"]\n"
+    );
+    ensure_built(docker, repo, &sha, no_cache, async {
+        build_context(&[
+            ("Dockerfile", dockerfile.as_bytes(), 0o644),
+            ("wow-proxy", &binary, 0o755),
+        ])
+    })
+    .await
+}
+
+/// Makes sure `<repo>:<first 16 hex digits of sha>` exists; builds it from the tar context
+/// `context` makes (awaited only when the tag is missing) if not.
+pub async fn ensure_built(
+    docker: &Docker,
+    repo: &str,
+    sha: &str,
+    no_cache: bool,
+    context: impl Future<Output = Result<Vec<u8>>>,
+) -> Result<ProxyImage> {
+    let t = Instant::now();
     let tag = format!("{repo}:{}", &sha[..16]);
     let _serial = BUILD_LOCK.lock().await;
 
@@ -66,13 +94,12 @@ pub async fn ensure_image(
             id,
             built: false,
             elapsed: t.elapsed(),
-            proxy_sha256: sha,
+            proxy_sha256: sha.to_string(),
         });
     }
 
-    let context = build_context(&binary, &sha)?;
-    let labels: HashMap<&str, &str> =
-        HashMap::from([(LABEL, "1"), (LABEL_PROXY_SHA, sha.as_str())]);
+    let context = context.await?;
+    let labels: HashMap<&str, &str> = HashMap::from([(LABEL, "1"), (LABEL_PROXY_SHA, sha)]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(&tag)
@@ -106,13 +133,13 @@ pub async fn ensure_image(
     let id = image_id(docker, &tag).await?.ok_or_else(|| {
         anyhow!("the engine reported no error building {tag} but has no such image")
     })?;
-    tracing::info!(%tag, %id, elapsed = ?t.elapsed(), "built the proxy image");
+    tracing::info!(%tag, %id, elapsed = ?t.elapsed(), "built an image");
     Ok(ProxyImage {
         tag,
         id,
         built: true,
         elapsed: t.elapsed(),
-        proxy_sha256: sha,
+        proxy_sha256: sha.to_string(),
     })
 }
 
@@ -173,26 +200,22 @@ pub async fn sweep_images(docker: &Docker) -> Result<usize> {
     Ok(removed)
 }
 
-/// The tar context: a Dockerfile and the proxy, executable, owned by root.
-fn build_context(proxy: &[u8], sha: &str) -> Result<Vec<u8>> {
-    let dockerfile = format!(
-        "FROM scratch\n\
-         COPY wow-proxy /wow-proxy\n\
-         LABEL {LABEL}=1 {LABEL_PROXY_SHA}={sha}\n\
-         ENTRYPOINT [\"/wow-proxy\"]\n"
-    );
+/// A tar context of entries `(name, bytes, mode)`, owned by root, time 0: regular files, and
+/// folders where the name ends in `/`.
+pub fn build_context(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, bytes, mode) in [
-        ("Dockerfile", dockerfile.as_bytes(), 0o644),
-        ("wow-proxy", proxy, 0o755),
-    ] {
+    for &(name, bytes, mode) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(mode);
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
+        header.set_entry_type(if name.ends_with('/') {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
         tar.append_data(&mut header, name, bytes)
             .context("cannot write the build context")?;
     }
@@ -213,7 +236,31 @@ fn build_error(tag: &str, msg: &str, log: &str) -> anyhow::Error {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// The standard output of a host tool the image builds need (`apt-get`, `dpkg-deb`, `ldd`), or
+/// an error naming the command and the last line it wrote to standard error.
+pub fn tool_output(command: &mut std::process::Command) -> Result<Vec<u8>> {
+    let name = command.get_program().to_string_lossy().into_owned();
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {name}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let args: Vec<String> = command
+            .get_args()
+            .take(3)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        bail!("{name} {} … failed: {}", args.join(" "), last.trim());
+    }
+    Ok(out.stdout)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -223,7 +270,11 @@ mod tests {
 
     #[test]
     fn context_holds_dockerfile_and_executable_proxy() {
-        let ctx = build_context(b"\x7fELF...", "ab").unwrap();
+        let ctx = build_context(&[
+            ("Dockerfile", b"FROM scratch\n", 0o644),
+            ("wow-proxy", b"\x7fELF...", 0o755),
+        ])
+        .unwrap();
         let mut archive = tar::Archive::new(&ctx[..]);
         let mut seen = Vec::new();
         for e in archive.entries().unwrap() {

@@ -8,7 +8,9 @@
 //!
 //! Series (`variant`): `create-start` (create + start per cold start), `prestarted` (OpenWhisk's
 //! stem cells: started, ready containers taken from a pool), `host-net` (no bridge, no
-//! docker-proxy), `actionloop` (the proxy keeps the action process alive across runs).
+//! docker-proxy), `actionloop` (the proxy keeps the action process alive across runs),
+//! `skeleton` (the paper's Python action proxy on Debian, see [`skeleton`]) and `docker-wasm`
+//! (the Wasm executor in a container, see [`docker_wasm`]).
 //!
 //! Every container carries the labels `wowbench=1`, `wowbench.run=<run id>`,
 //! `wowbench.action=<action>`, `wowbench.variant=<variant>` and `wowbench.instance=<backend
@@ -18,10 +20,12 @@
 
 pub mod cgroup;
 mod cleanup;
+pub mod docker_wasm;
 pub mod engine;
 pub mod image;
 mod memory;
 mod ports;
+pub mod skeleton;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -83,14 +87,21 @@ pub enum DockerVariant {
     HostNet,
     /// Like `create-start`, with the proxy's action-loop exec mode.
     Actionloop,
+    /// Like `create-start`, with the paper's Python action proxy image ([`skeleton`]).
+    Skeleton,
+    /// Like `create-start`, with the Wasm executor's image ([`docker_wasm`]); `/init` ships the
+    /// Wasm module.
+    DockerWasm,
 }
 
 impl DockerVariant {
-    pub const ALL: [DockerVariant; 4] = [
+    pub const ALL: [DockerVariant; 6] = [
         DockerVariant::CreateStart,
         DockerVariant::Prestarted,
         DockerVariant::HostNet,
         DockerVariant::Actionloop,
+        DockerVariant::Skeleton,
+        DockerVariant::DockerWasm,
     ];
 
     /// The series name the records use for this variant.
@@ -100,6 +111,8 @@ impl DockerVariant {
             DockerVariant::Prestarted => Series::Prestarted,
             DockerVariant::HostNet => Series::HostNet,
             DockerVariant::Actionloop => Series::Actionloop,
+            DockerVariant::Skeleton => Series::Skeleton,
+            DockerVariant::DockerWasm => Series::DockerWasm,
         }
     }
 
@@ -259,7 +272,24 @@ impl DockerBackend {
                 p
             }
         };
-        let image = image::ensure_proxy_image(&docker, &proxy).await?;
+        let image = match variant {
+            DockerVariant::Skeleton => skeleton::ensure_skeleton_image(&docker).await?,
+            DockerVariant::DockerWasm => {
+                let artifacts = tokio::task::spawn_blocking(wow_artifacts::ensure_built_default)
+                    .await
+                    .context("the artifact build panicked")??;
+                let mut modules = Vec::new();
+                for w in wow_artifacts::WORKLOADS {
+                    for path in [artifacts.wasm(w), artifacts.wasm_scalar(w)] {
+                        if let Ok(bytes) = std::fs::read(&path) {
+                            modules.push((w.to_string(), bytes));
+                        }
+                    }
+                }
+                docker_wasm::ensure_docker_wasm_image(&docker, &modules).await?
+            }
+            _ => image::ensure_proxy_image(&docker, &proxy).await?,
+        };
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let instance = format!(
             "{}-{}",
@@ -559,10 +589,16 @@ impl Inner {
 
     fn container_body(&self, action: &str, port: u16) -> ContainerCreateBody {
         let o = &self.opts;
-        let mut env = vec![
-            format!("WOW_PROXY_CONCURRENCY={}", o.proxy_concurrency),
-            format!("WOW_PROXY_EXEC_MODE={}", self.variant.exec_mode()),
-        ];
+        let mut env = match self.variant {
+            // Its image sets where the executor listens and caches.
+            DockerVariant::DockerWasm => vec![],
+            // The Python proxy takes no settings: one activation at a time, port 8080.
+            DockerVariant::Skeleton => vec![],
+            _ => vec![
+                format!("WOW_PROXY_CONCURRENCY={}", o.proxy_concurrency),
+                format!("WOW_PROXY_EXEC_MODE={}", self.variant.exec_mode()),
+            ],
+        };
         // The proxy listens on loopback unless told otherwise. On the host network that is where
         // it must stay (the publish address, loopback by default); on a bridge network Docker's
         // port forwarding reaches the container's own interface, so it listens on all of the
@@ -572,7 +608,12 @@ impl Inner {
         } else {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), wow_protocol::PROXY_PORT)
         };
-        env.push(format!("WOW_PROXY_LISTEN={listen}"));
+        if !matches!(
+            self.variant,
+            DockerVariant::DockerWasm | DockerVariant::Skeleton
+        ) {
+            env.push(format!("WOW_PROXY_LISTEN={listen}"));
+        }
         env.extend(o.extra_env.iter().cloned());
         let labels = HashMap::from([
             (LABEL.to_string(), "1".to_string()),
@@ -712,6 +753,14 @@ impl Inner {
 impl Backend for DockerBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Docker
+    }
+
+    fn code_kind(&self) -> BackendKind {
+        if self.inner.variant == DockerVariant::DockerWasm {
+            BackendKind::Wasm
+        } else {
+            BackendKind::Docker
+        }
     }
 
     fn variant(&self) -> &str {
