@@ -130,9 +130,19 @@ async fn image_builds_from_nothing_and_a_second_ensure_is_a_no_op() {
     let first = docker::ensure_image(&d, &proxy, &repo, true).await.unwrap();
     let second = docker::ensure_image(&d, &proxy, &repo, true).await.unwrap();
     let inspect = d.inspect_image(&first.tag).await.unwrap();
+    // A changed input makes a new tag, and the repository's older image goes.
+    let changed = std::env::temp_dir().join(format!("{repo}-proxy"));
+    let mut bytes = std::fs::read(&proxy).unwrap();
+    bytes.push(0);
+    std::fs::write(&changed, &bytes).unwrap();
+    let third = docker::ensure_image(&d, &changed, &repo, true)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&changed);
+    let first_left = docker::image::image_id(&d, &first.tag).await.unwrap();
     let removed = d
         .remove_image(
-            &first.tag,
+            &third.tag,
             Some(
                 bollard::query_parameters::RemoveImageOptionsBuilder::default()
                     .force(true)
@@ -146,6 +156,11 @@ async fn image_builds_from_nothing_and_a_second_ensure_is_a_no_op() {
     assert!(!second.built, "the second ensure finds the tag");
     assert_eq!(first.id, second.id);
     assert_eq!(first.tag, format!("{repo}:{}", &first.proxy_sha256[..16]));
+    assert!(third.built && third.tag != first.tag, "{third:?}");
+    assert_eq!(
+        first_left, None,
+        "the older image of the repository is removed"
+    );
     let config = inspect.config.unwrap();
     assert_eq!(config.entrypoint.unwrap(), vec!["/wow-proxy".to_string()]);
     assert_eq!(

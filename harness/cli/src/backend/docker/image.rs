@@ -134,6 +134,7 @@ pub async fn ensure_built(
         anyhow!("the engine reported no error building {tag} but has no such image")
     })?;
     tracing::info!(%tag, %id, elapsed = ?t.elapsed(), "built an image");
+    prune_older(docker, repo, &id).await;
     Ok(ProxyImage {
         tag,
         id,
@@ -141,6 +142,38 @@ pub async fn ensure_built(
         elapsed: t.elapsed(),
         proxy_sha256: sha.to_string(),
     })
+}
+
+/// Removes the other images of `repo` (earlier inputs: an executor image of a debug build is
+/// about 1 GB, and each rebuild of the binary makes a new one). Best effort: an image a
+/// container still uses stays.
+async fn prune_older(docker: &Docker, repo: &str, keep: &str) {
+    let filters = HashMap::from([("reference", vec![repo.to_string()])]);
+    let Ok(images) = engine::call(
+        "list images",
+        API_TIMEOUT,
+        docker.list_images(Some(
+            ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        )),
+    )
+    .await
+    else {
+        return;
+    };
+    for img in images.into_iter().filter(|i| i.id != keep) {
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
+        if let Err(e) = engine::call(
+            format!("remove image {}", img.id),
+            API_TIMEOUT,
+            docker.remove_image(&img.id, Some(opts), None),
+        )
+        .await
+        {
+            tracing::debug!("kept an older {repo} image: {e:#}");
+        }
+    }
 }
 
 /// The id of the image tagged `tag`, or `None` if there is none.
