@@ -191,52 +191,8 @@ async fn every_workload_gives_the_wasm_executors_result_in_both_exec_modes() {
     let spawn = docker_backend(&run_id, DockerVariant::CreateStart).await;
     let actionloop = docker_backend(&run_id, DockerVariant::Actionloop).await;
     let body = async {
-        for workload in WORKLOADS {
-            let code = docker_code(workload);
-            let params = docker_params(workload);
-            let ws = wasm.provision(workload).await.unwrap();
-            let init = wasm.init(&ws, &code).await.unwrap();
-            assert!(init.ok(), "wasm init {workload}: {}", init.error_text());
-            let expected = wasm.run(&ws, &params).await.unwrap();
-            assert!(expected.ok(), "wasm {workload}: {}", expected.error_text());
-            let expected_json = expected.json().unwrap();
-            // An invalid parameter: both sides must agree on the failure too.
-            let bad = json!({"ms": "x", "n": "x", "iterations": "x", "items": "x", "width": "x"});
-            let expected_bad = wasm.run(&ws, &bad).await.unwrap();
-
-            for backend in [&spawn, &actionloop] {
-                let mode = backend.variant();
-                let sb = backend.provision(workload).await.unwrap();
-                assert_eq!(sb.kind, BackendKind::Docker);
-                let init = backend.init(&sb, &code).await.unwrap();
-                assert!(init.ok(), "{mode} init {workload}: {}", init.error_text());
-                // Twice: the action loop reuses its process on the second run.
-                for round in 0..2 {
-                    let got = backend.run(&sb, &params).await.unwrap();
-                    assert!(
-                        got.ok(),
-                        "{mode} {workload} run {round}: {}",
-                        got.error_text()
-                    );
-                    assert_eq!(
-                        got.json().unwrap(),
-                        expected_json,
-                        "{mode} {workload} run {round} differs from the Wasm executor"
-                    );
-                }
-                if workload != "noop" {
-                    let got_bad = backend.run(&sb, &bad).await.unwrap();
-                    assert_eq!(
-                        (got_bad.status, got_bad.is_app_error()),
-                        (expected_bad.status, expected_bad.is_app_error()),
-                        "{mode} {workload} with bad parameters: {} vs Wasm {}",
-                        got_bad.error_text(),
-                        expected_bad.error_text()
-                    );
-                }
-                backend.destroy(&sb).await.unwrap();
-            }
-            wasm.destroy(&ws).await.unwrap();
+        for backend in [&spawn, &actionloop] {
+            docker_same_results_as_the_executor(backend, &wasm).await;
         }
     };
     let body = async {
@@ -697,17 +653,23 @@ async fn docker_reference_executor(run_id: &str) -> (WasmBackend, PathBuf) {
     (wasm, work_dir)
 }
 
-/// Every workload on `backend` gives the Wasm executor's result, on two runs of one sandbox.
+/// Every workload on `backend` gives the Wasm executor's result, on two runs of one sandbox
+/// (the action loop reuses its process on the second), and fails as it does on bad parameters.
 async fn docker_same_results_as_the_executor(backend: &DockerBackend, wasm: &WasmBackend) {
     let mode = backend.variant().to_string();
     for workload in WORKLOADS {
         let code = docker_code(workload);
         let params = docker_params(workload);
         let ws = wasm.provision(workload).await.unwrap();
-        assert!(wasm.init(&ws, &code).await.unwrap().ok());
+        let init = wasm.init(&ws, &code).await.unwrap();
+        assert!(init.ok(), "wasm init {workload}: {}", init.error_text());
         let expected = wasm.run(&ws, &params).await.unwrap();
         assert!(expected.ok(), "wasm {workload}: {}", expected.error_text());
+        let bad = json!({"ms": "x", "n": "x", "iterations": "x", "items": "x", "width": "x"});
+        let expected_bad = wasm.run(&ws, &bad).await.unwrap();
+
         let sb = backend.provision(workload).await.unwrap();
+        assert_eq!(sb.kind, BackendKind::Docker);
         let init = backend.init(&sb, &code).await.unwrap();
         assert!(init.ok(), "{mode} init {workload}: {}", init.error_text());
         for round in 0..2 {
@@ -721,6 +683,16 @@ async fn docker_same_results_as_the_executor(backend: &DockerBackend, wasm: &Was
                 got.json().unwrap(),
                 expected.json().unwrap(),
                 "{mode} {workload} run {round} differs from the Wasm executor"
+            );
+        }
+        if workload != "noop" {
+            let got_bad = backend.run(&sb, &bad).await.unwrap();
+            assert_eq!(
+                (got_bad.status, got_bad.is_app_error()),
+                (expected_bad.status, expected_bad.is_app_error()),
+                "{mode} {workload} with bad parameters: {} vs Wasm {}",
+                got_bad.error_text(),
+                expected_bad.error_text()
             );
         }
         backend.destroy(&sb).await.unwrap();
