@@ -144,25 +144,21 @@ pub async fn ensure_built(
     })
 }
 
-/// Removes the other images of `repo` (earlier inputs: an executor image of a debug build is
-/// about 1 GB, and each rebuild of the binary makes a new one). Best effort: an image a
-/// container still uses stays.
+/// Removes the other images of `repo` made over an hour ago (earlier inputs: an executor image
+/// of a debug build is about 1 GB, and each rebuild of the binary makes a new one). Younger ones
+/// stay, as another build's run may be about to start containers from them; so does an image a
+/// container uses. Best effort.
 async fn prune_older(docker: &Docker, repo: &str, keep: &str) {
-    let filters = HashMap::from([("reference", vec![repo.to_string()])]);
-    let Ok(images) = engine::call(
-        "list images",
-        API_TIMEOUT,
-        docker.list_images(Some(
-            ListImagesOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        )),
-    )
-    .await
-    else {
+    let Ok(images) = list_images(docker, "reference", repo).await else {
         return;
     };
-    for img in images.into_iter().filter(|i| i.id != keep) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for img in images
+        .into_iter()
+        .filter(|i| i.id != keep && i.created < now - 3600)
+    {
         let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
         if let Err(e) = engine::call(
             format!("remove image {}", img.id),
@@ -174,6 +170,25 @@ async fn prune_older(docker: &Docker, repo: &str, keep: &str) {
             tracing::debug!("kept an older {repo} image: {e:#}");
         }
     }
+}
+
+/// The images matching one filter of the engine's image list (`reference`, `label`, …).
+async fn list_images(
+    docker: &Docker,
+    filter: &str,
+    value: &str,
+) -> Result<Vec<bollard::models::ImageSummary>> {
+    let filters = HashMap::from([(filter, vec![value.to_string()])]);
+    engine::call(
+        "list images",
+        API_TIMEOUT,
+        docker.list_images(Some(
+            ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        )),
+    )
+    .await
 }
 
 /// The id of the image tagged `tag`, or `None` if there is none.
@@ -194,17 +209,7 @@ pub async fn image_id(docker: &Docker, tag: &str) -> Result<Option<String>> {
 /// Removes every image labelled `wowbench=1` (forced: every tag of it; its untagged parent layers
 /// go with it). Returns how many were removed.
 pub async fn sweep_images(docker: &Docker) -> Result<usize> {
-    let filters = HashMap::from([("label", vec![format!("{LABEL}=1")])]);
-    let images = engine::call(
-        "list images",
-        API_TIMEOUT,
-        docker.list_images(Some(
-            ListImagesOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        )),
-    )
-    .await?;
+    let images = list_images(docker, "label", &format!("{LABEL}=1")).await?;
     let mut removed = 0;
     let mut failed = Vec::new();
     for img in images {
