@@ -14,8 +14,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use serde_json::{Value, json};
-
 /// The built workloads (SIMD and scalar modules, native binaries).
 pub fn artifacts() -> &'static wow_artifacts::Artifacts {
     static A: OnceLock<wow_artifacts::Artifacts> = OnceLock::new();
@@ -27,26 +25,9 @@ pub fn native(name: &str) -> PathBuf {
     artifacts().native(name, "x86_64-unknown-linux-musl")
 }
 
-/// The inputs every engine's results are checked on (the same as the HTTP suite's): defaults,
-/// real parameters and parameters a workload must refuse.
-pub fn cases() -> Vec<(&'static str, Value)> {
-    vec![
-        ("noop", json!({})),
-        ("noop", json!({"a": [1, 2, {"b": "ü"}]})),
-        ("hash", json!({})),
-        ("hash", json!({"input": "paper", "iterations": 5000})),
-        ("hash", json!({"iterations": "many"})),
-        ("prime", json!({})),
-        ("prime", json!({"n": 1_000_000})),
-        ("prime", json!({"n": -5})),
-        ("sleep", json!({"ms": 5})),
-        ("json", json!({})),
-        ("json", json!({"items": 5000, "seed": 7})),
-        ("image", json!({})),
-        ("image", json!({"width": 300, "height": 200})),
-        ("image", json!({"width": "wide"})),
-    ]
-}
+#[path = "../common/workload_cases.rs"]
+mod workload_cases;
+pub use workload_cases::cases;
 
 /// The result line (the last stdout line) of a workload's native build given `stdin`.
 pub fn native_line(name: &str, stdin: &[u8]) -> Vec<u8> {

@@ -6,6 +6,8 @@
 mod common;
 #[path = "../../../protocol/tests/shared/env_cases.rs"]
 mod env_cases;
+#[path = "../common/workload_cases.rs"]
+mod workload_cases;
 
 mod cache_trust;
 mod env;

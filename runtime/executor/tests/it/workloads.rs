@@ -2,6 +2,7 @@
 //! the executor serves many runs at once, on one sandbox and across sandboxes.
 
 use crate::common;
+use crate::workload_cases::cases;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -32,25 +33,6 @@ fn run_native(workload: &str, params: &Value) -> Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
-}
-
-fn cases() -> Vec<(&'static str, Value)> {
-    vec![
-        ("noop", json!({})),
-        ("noop", json!({"a": [1, 2, {"b": "ü"}]})),
-        ("hash", json!({})),
-        ("hash", json!({"input": "paper", "iterations": 5000})),
-        ("hash", json!({"iterations": "many"})),
-        ("prime", json!({})),
-        ("prime", json!({"n": 1_000_000})),
-        ("prime", json!({"n": -5})),
-        ("sleep", json!({"ms": 5})),
-        ("json", json!({})),
-        ("json", json!({"items": 5000, "seed": 7})),
-        ("image", json!({})),
-        ("image", json!({"width": 300, "height": 200})),
-        ("image", json!({"width": "wide"})),
-    ]
 }
 
 #[tokio::test]
