@@ -61,6 +61,7 @@ pub fn machine_section(out: &mut String, ds: &Dataset, device: &str) {
             Some(m) => {
                 out.push_str(&fingerprint_table(m, s.summary_file).render());
                 out.push('\n');
+                crate::device::device_section(out, m);
                 if !m.notes.is_empty() {
                     out.push_str("Notes recorded during the run:\n\n");
                     for n in &m.notes {
@@ -174,6 +175,19 @@ pub fn fingerprint_table(m: &Meta, summary_file: bool) -> Table {
         m.toolchain.clone().unwrap_or_else(|| MISSING.to_string()),
     );
     kv("device profile", device_text(m));
+    if let Some(kind) = m
+        .device
+        .pointer("/docker_engine/kind")
+        .and_then(|v| v.as_str())
+    {
+        kv(
+            "Docker engine",
+            match kind {
+                "dedicated" => "dedicated: the run's own, inside the device's limits".to_string(),
+                other => format!("{other}: the machine's own"),
+            },
+        );
+    }
     if let Some(nc) = m
         .device
         .get("not_covered")
@@ -208,8 +222,13 @@ pub fn fingerprint_table(m: &Meta, summary_file: bool) -> Table {
             m.experiments_done.join(", ")
         },
     );
-    if !m.calibration.is_null() {
-        kv("calibration", format!("`{}`", compact(&m.calibration)));
+    // The device's CPU calibration has a table of its own (`device`).
+    let mut calibration = m.calibration.clone();
+    if let Some(o) = calibration.as_object_mut() {
+        o.remove("device_cpu");
+    }
+    if !calibration.is_null() && calibration.as_object().is_none_or(|o| !o.is_empty()) {
+        kv("calibration", format!("`{}`", compact(&calibration)));
     }
     kv(
         "statistics from",
@@ -254,8 +273,12 @@ fn device_text(m: &Meta) -> String {
         let _ = write!(s, ": {desc}");
     }
     let mut limits = Vec::new();
+    let period = d.pointer("/profile/cpu_period_us").and_then(|v| v.as_f64());
     if let Some(c) = cpus {
-        limits.push(format!("CPU {} cores", fmt::tick(c)));
+        limits.push(match period {
+            Some(p) => format!("CPU quota {} µs per {} µs", fmt::tick(c * p), fmt::tick(p)),
+            None => format!("CPU {} cores", fmt::tick(c)),
+        });
     }
     if let Some(b) = mem {
         limits.push(format!("memory {}", fmt::mib(b)));

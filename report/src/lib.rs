@@ -26,6 +26,7 @@
 
 pub mod charts;
 pub mod data;
+pub mod device;
 pub mod experiments;
 pub mod fingerprint;
 pub mod fmt;

@@ -2,10 +2,12 @@
 //! `wowbench` binary is a thin command line over it.
 
 pub mod backend;
+pub mod calibrate;
 pub mod ctx;
 pub mod device;
 pub mod experiments;
 pub mod fingerprint;
+pub mod inside_limits;
 pub mod invoker;
 pub mod loadgen;
 pub mod procfs;

@@ -76,6 +76,43 @@ pub fn find_processes(pred: impl Fn(&str) -> bool) -> Vec<u32> {
         .collect()
 }
 
+/// A process as `/proc` shows it.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The short name (`/proc/<pid>/comm`).
+    pub comm: String,
+    pub cmdline: String,
+}
+
+/// Every process of this machine (those that exit while being read are left out).
+pub fn all_processes() -> Vec<ProcessInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // pid (comm) state ppid …: comm may hold spaces and parentheses.
+            let (left, right) = stat.rsplit_once(')')?;
+            let comm = left.split_once('(')?.1.to_string();
+            let ppid = right.split_whitespace().nth(1)?.parse().ok()?;
+            Some(ProcessInfo {
+                pid,
+                ppid,
+                comm,
+                cmdline: cmdline(pid).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The cgroup paths of process `pid`, one line per hierarchy (`/proc/<pid>/cgroup`).
+pub fn cgroups(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+}
+
 /// True if `/proc` of this machine shows process `pid`.
 pub fn exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -84,6 +121,18 @@ pub fn exists(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_this_process_with_its_parent() {
+        let me = std::process::id();
+        let all = all_processes();
+        let this = all
+            .iter()
+            .find(|p| p.pid == me)
+            .expect("this process is listed");
+        assert_eq!(this.ppid, std::os::unix::process::parent_id());
+        assert!(!this.comm.is_empty() && !this.cmdline.is_empty());
+    }
 
     #[test]
     fn reads_this_process() {

@@ -12,10 +12,11 @@ use wow_records::meta::{Meta, RunStatus, now_rfc3339};
 use wow_records::run_dir::new_run_id;
 use wow_records::{Engine, RunDir, Series};
 
-use crate::backend::docker::DockerBackend;
+use crate::backend::docker::dedicated::{DedicatedEngine, EnginePaths};
+use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::{ActionClient, BackendKind};
 use crate::ctx::Ctx;
-use crate::device::{self, DeviceCgroup};
+use crate::device::{self, DeviceCgroup, Part};
 use crate::recorder::{Cancel, Interrupted, Recorder};
 use crate::suite::{ExperimentSpec, Suite};
 use crate::{experiments, fingerprint, signals};
@@ -29,6 +30,9 @@ pub struct RunOptions {
     pub variants: Option<Vec<String>>,
     pub workloads: Option<Vec<String>>,
     pub device: String,
+    /// Which Docker engine the Docker series run on; `None`: a dedicated one inside the
+    /// device's limits when the profile has limits, else the system's.
+    pub docker_engine: Option<DockerEngine>,
     pub out: PathBuf,
     pub run_id: Option<String>,
     pub docker_host: Option<String>,
@@ -53,6 +57,7 @@ impl RunOptions {
             variants: None,
             workloads: None,
             device: "host".into(),
+            docker_engine: None,
             out: build.root.join("results"),
             run_id: None,
             docker_host: None,
@@ -63,6 +68,18 @@ impl RunOptions {
             command: std::env::args().collect(),
         }
     }
+}
+
+/// The Docker engine a run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerEngine {
+    /// The machine's engine (`--docker-host`, `DOCKER_HOST` or the local socket); its daemons
+    /// run outside any device limit.
+    System,
+    /// An engine of the run's own, started inside the device's cgroup with its containerd,
+    /// shims, docker-proxy and storage helpers, and removed at the end.
+    Dedicated,
 }
 
 /// What a run left behind.
@@ -127,13 +144,56 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         cancel.clone(),
         opts.quiet,
     )?;
-    let cgroup = DeviceCgroup::create(&profile, &run_id)?;
+    let engine_kind = match opts.docker_engine {
+        _ if !opts.backends.contains(&BackendKind::Docker) => None,
+        Some(k) => Some(k),
+        None if profile.cpus.is_some() || profile.memory_bytes.is_some() => {
+            Some(DockerEngine::Dedicated)
+        }
+        None => Some(DockerEngine::System),
+    };
+    if engine_kind == Some(DockerEngine::Dedicated) && opts.docker_host.is_some() {
+        bail!(
+            "--docker-host names an engine to use; a dedicated engine is started on this machine (use --docker-engine system)"
+        );
+    }
+    let dedicated_wanted = engine_kind == Some(DockerEngine::Dedicated);
+    let cgroup = DeviceCgroup::create(&profile, &run_id, dedicated_wanted)?;
+    let mut docker_info = docker_info;
+    let mut docker_host = opts.docker_host.clone();
+    let dedicated = match (&cgroup, dedicated_wanted) {
+        (Some(cg), true) => {
+            rec.note("starting a dedicated Docker engine inside the device's cgroup…");
+            let (engine, info) = start_dedicated(
+                &opts,
+                cg,
+                &run_id,
+                &dir.path.join("work"),
+                &client,
+                &unavailable,
+            )
+            .await
+            .context("the dedicated Docker engine could not be set up")?;
+            docker_host = Some(engine.paths.host.clone());
+            docker_info = Some(info);
+            Some(engine)
+        }
+        _ => None,
+    };
+    if let Some(cg) = &cgroup {
+        cg.limit_cpu()?;
+    }
     let device_json = serde_json::json!({
         "profile": profile,
         "cgroup": cgroup,
-        "not_covered": if cgroup.is_some() {
-            "dockerd, containerd, the containerd shims and docker-proxy run outside the device's cgroup (as on a real device they would share its memory)"
-        } else { "" },
+        "docker_engine": {
+            "kind": engine_kind,
+            "dedicated": dedicated.as_ref().map(|e| &e.paths),
+        },
+        "not_covered": match (&cgroup, engine_kind) {
+            (Some(cg), Some(DockerEngine::System)) if cg.has_limits() => "dockerd, containerd, the containerd shims, docker-proxy and fuse-overlayfs run outside the device's cgroup: the system engine was used (--docker-engine system)",
+            _ => "",
+        },
     });
     let mut meta = Meta {
         run_id: run_id.clone(),
@@ -176,12 +236,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         rec,
         artifacts,
         native_target,
-        device: profile,
+        device: profile.clone(),
         cgroup,
         backends: opts.backends.clone(),
         variants: opts.variants.clone(),
         workloads: opts.workloads.clone(),
-        docker_host: opts.docker_host.clone(),
+        docker_host: docker_host.clone(),
         wasm_url: opts.wasm_url.clone(),
         client,
         calibration: Default::default(),
@@ -194,13 +254,37 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     for (series, why) in &ctx.unavailable {
         ctx.note(format!("series {series} skipped: {why:#}"));
     }
+    if let Some(pc) = &profile.paper_slowdown
+        && ctx.cgroup.as_ref().is_some_and(|c| c.has_limits())
+    {
+        match crate::calibrate::device_cpu(&ctx, &profile).await {
+            Ok(v) => {
+                ctx.calibration
+                    .lock()
+                    .unwrap()
+                    .insert("device_cpu".into(), v);
+            }
+            Err(e) => ctx.note(format!(
+                "the device CPU's calibration failed: {e:#} (the paper's ratio is {:.0}–{:.0}×)",
+                pc.ratio[0], pc.ratio[1]
+            )),
+        }
+    }
+    let watch = ctx.cgroup.as_ref().map(|cg| {
+        crate::inside_limits::Watch::start(
+            Part::ALL.iter().map(|&p| (p, cg.part_dirs(p))).collect(),
+            dedicated.as_ref().map(|e| e.paths.clone()),
+            cg.name.clone(),
+        )
+    });
 
     let (signals, received) = signals::watch(
         cancel.clone(),
         signals::Sweep {
             run_id: run_id.clone(),
-            docker_host: opts.docker_host.clone(),
+            docker_host: docker_host.clone(),
             cgroup: ctx.cgroup.as_ref().map(|c| c.name.clone()),
+            engine: dedicated.as_ref().map(|e| e.paths.clone()),
             meta_path: dir.meta_path(),
         },
     );
@@ -212,7 +296,17 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
             interrupted = true;
             break;
         }
+        let ooms_before = oom_kills(&ctx);
         let r = run_engines(&ctx, spec, &engines).await;
+        for (part, n) in oom_kills(&ctx) {
+            let new = n - ooms_before.get(&part).copied().unwrap_or(0);
+            if new > 0 {
+                ctx.note(format!(
+                    "{}: the OOM killer killed {new} process(es) in the device's {part} part (memory limit reached); what failed is in the records",
+                    spec.id()
+                ));
+            }
+        }
         match r {
             Ok(()) => meta.experiments_done.push(spec.id().to_string()),
             Err(e) if e.is::<Interrupted>() || cancel.is_cancelled() => {
@@ -230,7 +324,31 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         meta.write(&dir.meta_path())?;
     }
     ctx.release_all().await;
+    let seen = watch.map(|w| w.finish());
+    if let Some(d) = dedicated {
+        tokio::task::spawn_blocking(move || d.stop()).await.ok();
+    }
     if let Some(cg) = &ctx.cgroup {
+        if let Some(obj) = meta.device.as_object_mut() {
+            obj.insert("cgroup".into(), serde_json::to_value(cg)?);
+            obj.insert("memory".into(), cg.memory_report());
+            if let Some(seen) = &seen {
+                obj.insert("inside_limits".into(), serde_json::to_value(&seen.inside)?);
+                obj.insert(
+                    "outside_limits".into(),
+                    serde_json::to_value(&seen.outside)?,
+                );
+                obj.insert("samples".into(), seen.samples.into());
+            }
+        }
+        if let Some(seen) = &seen
+            && !seen.outside.is_empty()
+        {
+            ctx.note(format!(
+                "processes of the dedicated engine's stack were seen outside the device's limits: {}",
+                seen.outside.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
         cg.remove();
     }
     signals.abort();
@@ -268,6 +386,74 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         status: meta.status,
         failures,
     })
+}
+
+/// OOM kills so far in each part of the device cgroup.
+fn oom_kills(ctx: &Ctx) -> BTreeMap<&'static str, u64> {
+    ctx.cgroup
+        .iter()
+        .flat_map(|cg| Part::ALL.map(|p| (p.as_str(), cg.oom_kills(p))))
+        .collect()
+}
+
+/// Starts the run's own Docker engine inside the device cgroup's `docker` part, copies the
+/// images of the suite's Docker series into it from the system engine (built there first if
+/// needed), and checks it can run a container. Returns it and what `meta.json` says of it.
+async fn start_dedicated(
+    opts: &RunOptions,
+    cg: &DeviceCgroup,
+    run_id: &str,
+    work: &std::path::Path,
+    client: &ActionClient,
+    unavailable: &BTreeMap<Series, String>,
+) -> Result<(DedicatedEngine, wow_records::meta::DockerInfo)> {
+    std::fs::create_dir_all(work)?;
+    let paths = EnginePaths::for_run(run_id, work.join("dockerd.log"));
+    let engine = DedicatedEngine::start(
+        paths,
+        cg.procs_of(Part::Docker),
+        Some(&cg.docker_parent),
+        Some(cg.name.clone()),
+    )
+    .await?;
+    // The images, built (or found) on the system engine.
+    let mut variants: Vec<Series> = vec![Series::CreateStart];
+    for spec in &opts.suite.experiments {
+        variants.extend(spec.docker_series().iter().copied());
+    }
+    variants.retain(|v| {
+        !unavailable.contains_key(v)
+            && (*v == Series::CreateStart
+                || opts
+                    .variants
+                    .as_ref()
+                    .is_none_or(|f| f.iter().any(|n| n == v.as_str())))
+    });
+    variants.sort();
+    variants.dedup();
+    let mut tags = Vec::new();
+    let mut system = None;
+    for v in variants {
+        let o = DockerOptions {
+            variant: v.as_str().to_string(),
+            docker_host: opts.docker_host.clone(),
+            ..DockerOptions::new(format!("images-{run_id}"))
+        };
+        let b = DockerBackend::connect(o, client.clone())
+            .await
+            .with_context(|| format!("the {v} image on the system engine"))?;
+        if !tags.contains(&b.image().tag) {
+            tags.push(b.image().tag.clone());
+        }
+        system = Some(b.docker().clone());
+    }
+    if let Some(system) = &system {
+        engine.load_images(system, &tags).await?;
+    }
+    let info = DockerBackend::preflight(Some(engine.paths.host.clone()), client.clone())
+        .await
+        .context("the dedicated engine cannot run a container")?;
+    Ok((engine, info))
 }
 
 /// Fails before anything runs if results cannot be written there.

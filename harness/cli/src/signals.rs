@@ -25,6 +25,8 @@ pub struct Sweep {
     pub docker_host: Option<String>,
     /// The run's device cgroup name, when it has one.
     pub cgroup: Option<String>,
+    /// The run's dedicated Docker engine, when it has one.
+    pub engine: Option<crate::backend::docker::dedicated::EnginePaths>,
     pub meta_path: PathBuf,
 }
 
@@ -94,7 +96,8 @@ impl Received {
     }
 }
 
-/// Best effort, bounded in time: the run's containers, its device cgroups, its `meta.json`.
+/// Best effort, bounded in time: the run's containers, its dedicated engine, its device
+/// cgroups, its `meta.json`.
 async fn sweep_now(s: &Sweep, signal: &str) {
     let docker = async {
         if let Ok((engine, _)) =
@@ -104,6 +107,17 @@ async fn sweep_now(s: &Sweep, signal: &str) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(20), docker).await;
+    if let Some(engine) = s.engine.clone() {
+        let name = s.cgroup.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            engine.teardown(|| {
+                if let Some(name) = &name {
+                    crate::device::kill_all_in(&format!("{name}/docker"));
+                }
+            })
+        })
+        .await;
+    }
     if let Some(name) = &s.cgroup {
         for dir in crate::device::everywhere(name) {
             crate::device::remove_tree(&dir);

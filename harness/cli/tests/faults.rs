@@ -1,11 +1,11 @@
 //! Faults in the middle of a run: an unreachable engine, an unwritable or full results folder,
-//! Ctrl-C, a container killed and the executor killed while measuring. Each must end in a clear
+//! Ctrl-C, a container killed and the executor killed while measuring (signals on the edge
+//! device, with its dedicated engine: `tests/device.rs`). Each must end in a clear
 //! message, records that parse, `meta.json` telling the truth, and no container left behind.
 
 mod harness;
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::*;
 
@@ -78,33 +78,6 @@ fn a_full_disk_fails_before_anything_runs() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not writable (or the disk is full)"), "{err}");
-}
-
-/// Starts a run in the background; returns the child, its run id and run folder.
-fn spawn_run(toml: &str, extra: &[&str]) -> (Child, String, std::path::PathBuf) {
-    let (mut args, run_id, dir) = suite_run_args(toml, &["--no-report"]);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let child = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, run_id, dir)
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn data_rows(dir: &std::path::Path) -> usize {
-    std::fs::read_to_string(dir.join("records.csv"))
-        .map(|t| t.lines().count().saturating_sub(1))
-        .unwrap_or(0)
 }
 
 #[test]
@@ -259,104 +232,6 @@ sleep_ms = 50
         "{meta}"
     );
     wow_records::writer::read_records(&dir.join("records.csv")).unwrap();
-}
-
-/// Device cgroups of run `run_id` still present, in any hierarchy.
-fn cgroups_of(run_id: &str) -> Vec<std::path::PathBuf> {
-    wowbench::device::everywhere(&format!("wowbench-pi3-{run_id}"))
-        .into_iter()
-        .filter(|p| p.exists())
-        .collect()
-}
-
-/// Processes whose command line names `needle` (the run's executors name their cache folder,
-/// which is inside the run folder).
-fn processes_naming(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-        })
-        .collect()
-}
-
-/// A `pi3` run of both backends, stopped by `signals` (sent `gap` apart) once it has containers,
-/// an executor and its device cgroups: it must exit 130, say in `meta.json` that it was
-/// interrupted (and by what), and leave no container, executor or cgroup behind.
-fn interrupted_pi3_run(signals: &[i32], gap: Duration) -> serde_json::Value {
-    require_docker();
-    let (child, run_id, dir) = spawn_run(
-        r#"
-[[experiment]]
-kind = "cold-start"
-levels = [2]
-repetitions = 50
-workload = "noop"
-params = {}
-wasm_variants = ["precompiled"]
-docker_variants = ["create-start"]
-"#,
-        &["--device", "pi3"],
-    );
-    wait_for(
-        "a running executor in the device cgroup",
-        Duration::from_secs(180),
-        || !processes_naming(dir.to_str().unwrap()).is_empty() && !cgroups_of(&run_id).is_empty(),
-    );
-    wait_for(
-        "records and live containers",
-        Duration::from_secs(180),
-        || data_rows(&dir) > 0 && !containers_of(&run_id).is_empty(),
-    );
-    for (i, sig) in signals.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(gap);
-        }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, *sig) };
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    wait_for(
-        "the executor to die with the harness",
-        Duration::from_secs(10),
-        || processes_naming(dir.to_str().unwrap()).is_empty(),
-    );
-    assert_no_containers(&run_id);
-    assert!(
-        cgroups_of(&run_id).is_empty(),
-        "device cgroups left: {:?}",
-        cgroups_of(&run_id)
-    );
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["status"], "incomplete", "{meta}");
-    meta
-}
-
-#[test]
-fn sigterm_ends_a_run_like_ctrl_c_and_leaves_no_container_executor_or_cgroup() {
-    let meta = interrupted_pi3_run(&[libc::SIGTERM], Duration::ZERO);
-    let reason = meta["status_reason"].as_str().unwrap();
-    assert!(reason.contains("interrupted (SIGTERM)"), "{reason}");
-}
-
-#[test]
-fn sighup_ends_a_run_like_ctrl_c_and_leaves_no_container_executor_or_cgroup() {
-    let meta = interrupted_pi3_run(&[libc::SIGHUP], Duration::ZERO);
-    let reason = meta["status_reason"].as_str().unwrap();
-    assert!(reason.contains("interrupted (SIGHUP)"), "{reason}");
-}
-
-#[test]
-fn a_second_signal_exits_at_once_after_sweeping() {
-    let meta = interrupted_pi3_run(&[libc::SIGTERM, libc::SIGINT], Duration::from_millis(1500));
-    let reason = meta["status_reason"].as_str().unwrap();
-    assert!(reason.contains("interrupted"), "{reason}");
 }
 
 #[test]

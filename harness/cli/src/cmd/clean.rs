@@ -1,5 +1,5 @@
-//! `wowbench clean`: remove what a crashed or killed run left behind — its Docker containers and
-//! its device cgroups. `wowbench clean <run-id>` removes one run's; `--all` removes every
+//! `wowbench clean`: remove what a crashed or killed run left behind — its Docker containers, its
+//! dedicated Docker engine (with its bridge and folders) and its device cgroups. `wowbench clean <run-id>` removes one run's; `--all` removes every
 //! container labelled `wowbench=1` and every `wowbench-*` device cgroup, whichever run made them
 //! (and, with `--images`, the proxy images), so it must not be used while another run is going.
 
@@ -46,6 +46,25 @@ pub fn run(args: CleanArgs) -> Result<()> {
                     info.host
                 );
             }
+        }
+        let engines: Vec<_> = docker::dedicated::on_this_machine()
+            .into_iter()
+            .filter(|e| match &args.run_id {
+                Some(id) => &e.run_id == id,
+                None => !wowbench::procfs::exists(e.owner_pid),
+            })
+            .collect();
+        for e in &engines {
+            let name = leftover_cgroups(Some(&e.run_id));
+            e.teardown(|| {
+                for dir in &name {
+                    for pid in device::processes_under(dir) {
+                        // SAFETY: a leftover process of the run being cleaned.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    }
+                }
+            });
+            println!("stopped the dedicated Docker engine of run {}", e.run_id);
         }
         let cgroups = leftover_cgroups(args.run_id.as_deref());
         for dir in &cgroups {

@@ -66,16 +66,17 @@ pub fn run(_args: ListArgs) -> anyhow::Result<()> {
 
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header([
-        "device",
-        "CPU quota (cores)",
-        "memory budget",
-        "description",
-    ]);
+    t.set_header(["device", "CPU quota", "memory budget", "description"]);
     for p in device::profiles() {
         t.add_row([
             p.name.clone(),
-            p.cpus.map_or("unlimited".into(), |c| format!("{c}")),
+            p.cpus.map_or("unlimited".into(), |c| {
+                format!(
+                    "{:.0} µs per {} µs period",
+                    c * p.cpu_period_us as f64,
+                    p.cpu_period_us
+                )
+            }),
             p.memory_bytes
                 .map_or("unlimited".into(), |m| format!("{} MiB", m >> 20)),
             p.description.clone(),

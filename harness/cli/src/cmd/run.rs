@@ -33,6 +33,11 @@ pub struct RunArgs {
     /// Device profile (`wowbench list` shows them).
     #[arg(long, default_value = "host")]
     pub device: String,
+    /// The Docker engine to drive: `dedicated` starts one of the run's own inside the device's
+    /// limits (the default for a profile with limits), `system` uses the machine's (the default
+    /// on `host`).
+    #[arg(long, value_enum)]
+    pub docker_engine: Option<runner::DockerEngine>,
     /// Repetitions for every experiment.
     #[arg(long)]
     pub repetitions: Option<u32>,
@@ -120,6 +125,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     opts.variants = args.variants;
     opts.workloads = args.workloads;
     opts.device = args.device;
+    opts.docker_engine = args.docker_engine;
     opts.run_id = args.run_id;
     opts.docker_host = args.docker_host;
     opts.wasm_url = args.wasm_url;

@@ -135,7 +135,7 @@ async fn run_child(
 
 /// The `wowbench` binary that runs `executor-ladder`: this one, else one beside the running
 /// test binary.
-fn ladder_program() -> Result<std::path::PathBuf> {
+pub(crate) fn ladder_program() -> Result<std::path::PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the running binary")?;
     if exe.file_name().is_some_and(|n| n == "wowbench") {
         return Ok(exe);

@@ -27,11 +27,13 @@ impl SmokeCgroup {
         let profile = DeviceProfile {
             name: CGROUP_PREFIX.trim_end_matches('-').to_string(),
             cpus: None,
+            cpu_period_us: 100_000,
             memory_bytes: Some(bytes),
+            paper_slowdown: None,
             description: "the ARM smoke test's limit around qemu".into(),
         };
         // Named `wowbench-aarch64-smoke-<pid>`: the test process stands in for a run.
-        let cgroup = DeviceCgroup::create(&profile, &std::process::id().to_string())
+        let cgroup = DeviceCgroup::create(&profile, &std::process::id().to_string(), false)
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot create a memory cgroup ({e:#}): refusing to run qemu without a memory \

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wow_records::Record;
@@ -121,9 +122,19 @@ pub fn require_docker() {
     );
 }
 
-/// Containers of run `run_id` still on the engine.
+/// Containers of run `run_id` still on the system engine.
 pub fn containers_of(run_id: &str) -> Vec<String> {
-    let out = Command::new("docker")
+    containers_on(None, run_id)
+}
+
+/// Containers of run `run_id` on the engine at `host` (`None`: the system engine); none when
+/// that engine is gone.
+pub fn containers_on(host: Option<&str>, run_id: &str) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
         .args([
             "ps",
             "-aq",
@@ -144,4 +155,149 @@ pub fn assert_no_containers(run_id: &str) {
         left.is_empty(),
         "containers left behind by {run_id}: {left:?}"
     );
+}
+
+/// The dedicated Docker engine a run's `meta.json` names, once the run has written it.
+pub fn dedicated_engine(dir: &Path) -> Option<wowbench::backend::docker::dedicated::EnginePaths> {
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).ok()?).ok()?;
+    serde_json::from_value(meta.pointer("/device/docker_engine/dedicated")?.clone()).ok()
+}
+
+/// Fails unless everything of a dedicated engine is gone: its dockerd, its folders, its bridge.
+pub fn assert_engine_gone(e: &wowbench::backend::docker::dedicated::EnginePaths) {
+    let exec_root = e.exec_root.display().to_string();
+    let running = wowbench::procfs::find_processes(|c| c.contains(&exec_root));
+    assert!(
+        running.is_empty(),
+        "processes of the dedicated engine left: {running:?}"
+    );
+    assert!(!e.exec_root.exists(), "{} left", e.exec_root.display());
+    assert!(!e.data_root.exists(), "{} left", e.data_root.display());
+    assert!(
+        !Path::new("/sys/class/net").join(&e.bridge).exists(),
+        "bridge {} left",
+        e.bridge
+    );
+}
+
+/// What the system engine's networking looked like, to hold against it after a run that
+/// started an engine beside it.
+pub struct SystemEngine {
+    docker0: String,
+    networks: String,
+}
+
+impl SystemEngine {
+    pub fn capture() -> SystemEngine {
+        SystemEngine {
+            docker0: tool(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]),
+            networks: tool(&[
+                "docker",
+                "network",
+                "ls",
+                "--format",
+                "{{.ID}} {{.Name}} {{.Driver}}",
+            ]),
+        }
+    }
+
+    /// Fails unless `docker0` keeps its address, the networks are the same, and the engine
+    /// still starts a bridge-networked container of the project's image.
+    pub fn assert_unchanged(&self, run_id: &str) {
+        assert!(
+            !self.docker0.is_empty(),
+            "docker0 had no address before the run"
+        );
+        assert_eq!(
+            tool(&["ip", "-4", "-o", "addr", "show", "dev", "docker0"]),
+            self.docker0,
+            "docker0 changed"
+        );
+        let networks = tool(&[
+            "docker",
+            "network",
+            "ls",
+            "--format",
+            "{{.ID}} {{.Name}} {{.Driver}}",
+        ]);
+        assert_eq!(
+            networks, self.networks,
+            "the system engine's networks changed"
+        );
+        let image = tool(&["docker", "images", "-q", "--filter", "label=wowbench=1"]);
+        let image = image
+            .lines()
+            .next()
+            .expect("a wowbench image on the system engine");
+        let label = format!("wowbench.run={run_id}-after");
+        let id = tool(&[
+            "docker",
+            "run",
+            "-d",
+            "--label",
+            "wowbench=1",
+            "--label",
+            &label,
+            "-p",
+            "127.0.0.1::8080",
+            image,
+        ]);
+        let running = tool(&["docker", "inspect", "-f", "{{.State.Running}}", id.trim()]);
+        let _ = tool(&["docker", "rm", "-f", id.trim()]);
+        assert_eq!(
+            running.trim(),
+            "true",
+            "the system engine cannot run a container now"
+        );
+    }
+}
+
+fn tool(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", args[0]));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts a run in the background; returns the child, its run id and run folder.
+pub fn spawn_run(toml: &str, extra: &[&str]) -> (Child, String, std::path::PathBuf) {
+    let (mut args, run_id, dir) = suite_run_args(toml, &["--no-report"]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let child = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, run_id, dir)
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn data_rows(dir: &std::path::Path) -> usize {
+    std::fs::read_to_string(dir.join("records.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// Device cgroups of run `run_id` still present, in any hierarchy.
+pub fn cgroups_of(run_id: &str) -> Vec<std::path::PathBuf> {
+    wowbench::device::everywhere(&format!("wowbench-pi3-{run_id}"))
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Processes whose command line names `needle` (the run's executors name their cache folder,
+/// which is inside the run folder).
+pub fn processes_naming(needle: &str) -> Vec<u32> {
+    wowbench::procfs::find_processes(|c| c.contains(needle))
 }

@@ -20,6 +20,7 @@
 
 pub mod cgroup;
 mod cleanup;
+pub mod dedicated;
 pub mod docker_wasm;
 pub mod engine;
 pub mod image;

@@ -1,0 +1,168 @@
+//! What ran inside the device's limits, and what of the dedicated Docker engine's stack did not:
+//! sampled once a second while a run lasts, for `meta.json` (`device.inside_limits`,
+//! `device.outside_limits`) and the report.
+//!
+//! Inside: the names of the processes in each part of the device cgroup. Outside: any process
+//! of the engine's stack — found from the process tree and command lines, not from the cgroups
+//! (see `dedicated::stack_processes`) — whose memory or CPU cgroup is not the `docker` part.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::docker::dedicated::{EnginePaths, stack_processes};
+use crate::device::{Part, processes_under};
+
+/// How often the processes are sampled: often enough to catch a short series' executor and a
+/// container's short-lived helpers (runc), cheap enough (one pass over `/proc`) not to load
+/// the machine.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// What the samples saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seen {
+    /// Process names per part (`wasm`, `docker`).
+    pub inside: BTreeMap<String, BTreeSet<String>>,
+    /// Processes of the engine's stack found outside the `docker` part, `name (pid)`.
+    pub outside: BTreeSet<String>,
+    pub samples: u64,
+}
+
+/// A running sampler; [`Watch::finish`] stops it and returns what it saw.
+pub struct Watch {
+    task: tokio::task::JoinHandle<()>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Watch {
+    /// Samples `parts` (each part's cgroup folders) and, with `engine`, the engine's stack
+    /// against the cgroup `cgroup_name`, until finished.
+    pub fn start(
+        parts: Vec<(Part, Vec<PathBuf>)>,
+        engine: Option<EnginePaths>,
+        cgroup_name: String,
+    ) -> Watch {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let out = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let parts = parts.clone();
+                let engine = engine.clone();
+                let name = cgroup_name.clone();
+                let sample = tokio::task::spawn_blocking(move || sample(&parts, engine, &name));
+                if let Ok(s) = sample.await {
+                    let mut seen = out.lock().unwrap();
+                    for (part, names) in s.inside {
+                        seen.inside.entry(part).or_default().extend(names);
+                    }
+                    seen.outside.extend(s.outside);
+                    seen.samples += 1;
+                }
+                tokio::time::sleep(SAMPLE_EVERY).await;
+            }
+        });
+        Watch { task, seen }
+    }
+
+    pub fn finish(self) -> Seen {
+        self.task.abort();
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn sample(parts: &[(Part, Vec<PathBuf>)], engine: Option<EnginePaths>, name: &str) -> Seen {
+    let mut seen = Seen::default();
+    for (part, dirs) in parts {
+        let names = seen.inside.entry(part.as_str().to_string()).or_default();
+        for dir in dirs {
+            for pid in processes_under(dir) {
+                if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+                    names.insert(comm.trim().to_string());
+                }
+            }
+        }
+    }
+    if let Some(paths) = engine {
+        for (pid, comm) in stack_processes(&paths) {
+            let Some(cgroups) = crate::procfs::cgroups(pid) else {
+                continue; // exited meanwhile
+            };
+            // A process that is exiting has left its cgroups already.
+            if !in_part(&cgroups, name, Part::Docker) && !exiting(pid) {
+                seen.outside.insert(format!("{comm} ({pid})"));
+            }
+        }
+    }
+    seen
+}
+
+/// Whether process `pid` is gone or on its way out (a zombie, or its memory released: no
+/// command line).
+pub fn exiting(pid: u32) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+        })
+        .flatten();
+    matches!(state, None | Some('Z' | 'X'))
+        || crate::procfs::cmdline(pid).is_none_or(|c| c.is_empty())
+}
+
+/// Whether a `/proc/<pid>/cgroup` text puts the process in part `part` of cgroup `name` for
+/// memory and CPU: every v1 line of those controllers, else the unified line.
+pub fn in_part(cgroups: &str, name: &str, part: Part) -> bool {
+    let prefix = format!("/{name}/{}", part.as_str());
+    let under = |path: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    let mut v1 = 0;
+    let mut unified = None;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if controllers.split(',').any(|c| c == "memory" || c == "cpu") {
+            v1 += 1;
+            if !under(path) {
+                return false;
+            }
+        } else if id == "0" && controllers.is_empty() {
+            unified = Some(path);
+        }
+    }
+    v1 > 0 || unified.is_some_and(under)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_needs_memory_and_cpu_inside() {
+        let inside = "4:memory:/wowbench-pi3-r/docker/engine\n2:cpu,cpuacct:/wowbench-pi3-r/docker/abc\n0::/\n";
+        assert!(in_part(inside, "wowbench-pi3-r", Part::Docker));
+        assert!(!in_part(inside, "wowbench-pi3-r", Part::Wasm));
+        let half = "4:memory:/wowbench-pi3-r/docker/engine\n2:cpu,cpuacct:/\n";
+        assert!(!in_part(half, "wowbench-pi3-r", Part::Docker));
+        let other_run = "4:memory:/wowbench-pi3-r2/docker\n2:cpu:/wowbench-pi3-r2/docker\n";
+        assert!(!in_part(other_run, "wowbench-pi3-r", Part::Docker));
+    }
+
+    #[test]
+    fn v2_reads_the_unified_line() {
+        assert!(in_part(
+            "0::/wowbench-host-r/docker/engine\n",
+            "wowbench-host-r",
+            Part::Docker
+        ));
+        assert!(!in_part(
+            "0::/system.slice/docker.service\n",
+            "wowbench-host-r",
+            Part::Docker
+        ));
+    }
+}
