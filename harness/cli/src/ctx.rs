@@ -178,6 +178,11 @@ impl Ctx {
             run_id: self.rec.run_id.clone(),
             proxy_concurrency,
             cgroup_parent: self.cgroup.as_ref().map(|c| c.docker_parent.clone()),
+            ready_timeout: if self.device.cpus.is_some() {
+                DEVICE_READY_TIMEOUT
+            } else {
+                DockerOptions::default().ready_timeout
+            },
             ..DockerOptions::default()
         };
         let b = Arc::new(AnyBackend::Docker(
@@ -293,6 +298,12 @@ async fn stop(b: &Arc<AnyBackend>) {
 pub async fn settle(ctx: &Ctx, d: Duration) -> Result<()> {
     ctx.rec.cancel.sleep(d).await
 }
+
+/// How long a container may take to answer `/health` on a device with a CPU limit: the paper's
+/// Pi took 90–822 s for a Docker cold start, and a cold start cut off early would drop the
+/// slowest ones from Docker's figures (the host's 30 s would cut the `skeleton` proxy's at 4
+/// concurrent under `pi3`).
+pub const DEVICE_READY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The memory budget (`--memory-budget-mb`) of the executors the harness starts. The largest
 /// load of any experiment, capacity's 800 in-flight `sleep`s, holds about 1.1 MiB of linear

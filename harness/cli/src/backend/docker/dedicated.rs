@@ -138,7 +138,7 @@ impl DedicatedEngine {
         if !Path::new("/usr/sbin/dockerd").exists() && which("dockerd").is_none() {
             bail!("no dockerd on this machine: a dedicated engine cannot be started");
         }
-        paths.subnet = free_subnet()?;
+        paths.subnet = free_subnet(paths.bridge.trim_start_matches("wowb-"))?;
         let engine = DedicatedEngine {
             paths: paths.clone(),
             child: Mutex::new(None),
@@ -293,11 +293,14 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// A `10.213.X.0/24` that no interface address and no route of this machine uses.
-fn free_subnet() -> Result<String> {
+/// A `10.213.X.0/24` that no interface address and no route of this machine uses, searched from
+/// an X drawn from the engine's tag, so that two runs starting at once rarely pick the same.
+fn free_subnet(tag: &str) -> Result<String> {
     let addrs = tool_text(Command::new("ip").args(["-4", "-o", "addr", "show"]))?;
     let routes = tool_text(Command::new("ip").args(["-4", "route", "show", "table", "all"]))?;
-    (1..=254)
+    let start = u32::from_str_radix(tag.get(..4).unwrap_or("0"), 16).unwrap_or(0) % 254;
+    (0..254)
+        .map(|i| (start + i) % 254 + 1)
         .map(|x| format!("10.213.{x}."))
         .find(|prefix| !addrs.contains(prefix.as_str()) && !routes.contains(prefix.as_str()))
         .map(|prefix| format!("{prefix}0/24"))
