@@ -23,7 +23,7 @@ pub struct Ctx {
     pub artifacts: Artifacts,
     pub native_target: String,
     pub device: DeviceProfile,
-    pub cgroup: Option<DeviceCgroup>,
+    pub cgroup: Option<Arc<DeviceCgroup>>,
     /// Backends the user asked for.
     pub backends: Vec<BackendKind>,
     /// Only these series, when given.

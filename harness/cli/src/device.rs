@@ -256,15 +256,6 @@ impl DeviceCgroup {
         *self.cpu.lock().unwrap()
     }
 
-    /// A part's folders in the hierarchy that accounts memory.
-    pub fn part_dirs(&self, part: Part) -> Vec<PathBuf> {
-        self.memory_dirs
-            .iter()
-            .filter(|(p, _)| *p == part)
-            .map(|(_, d)| d.clone())
-            .collect()
-    }
-
     /// Whether the profile limits anything.
     pub fn has_limits(&self) -> bool {
         !self.limits.lock().unwrap().is_empty() || self.cpu.lock().unwrap().is_some()
@@ -287,11 +278,11 @@ impl DeviceCgroup {
         }
     }
 
-    /// Each part's peak memory and the OOM killer's kills in it, for `meta.json`.
+    /// Each part's peak memory and the OOM killer's kills in it now, for `meta.json`.
     pub fn memory_report(&self) -> serde_json::Value {
-        let (peak, events) = match self.version {
-            CgroupVersion::V1 => ("memory.max_usage_in_bytes", "memory.oom_control"),
-            CgroupVersion::V2 => ("memory.peak", "memory.events"),
+        let peak = match self.version {
+            CgroupVersion::V1 => "memory.max_usage_in_bytes",
+            CgroupVersion::V2 => "memory.peak",
         };
         let mut out = serde_json::Map::new();
         for (part, dir) in &self.memory_dirs {
@@ -302,24 +293,31 @@ impl DeviceCgroup {
                 part.as_str().to_string(),
                 serde_json::json!({
                     "peak_bytes": peak,
-                    "oom_kills": oom_kills(&dir.join(events)),
+                    "oom_kills": self.oom_kills(*part),
                 }),
             );
         }
         serde_json::Value::Object(out)
     }
 
-    /// OOM kills in a part so far.
+    /// The OOM killer's kills in a part so far, per cgroup folder that counts them: under v1
+    /// each memory cgroup counts the kills of its own processes (so every folder of the part,
+    /// containers included, while they exist); under v2 the part's `memory.events` counts its
+    /// whole subtree.
+    pub fn oom_kill_counts(&self, part: Part) -> Vec<(PathBuf, u64)> {
+        let mut out = Vec::new();
+        for (_, dir) in self.memory_dirs.iter().filter(|(p, _)| *p == part) {
+            match self.version {
+                CgroupVersion::V1 => collect_v1_oom(dir, &mut out),
+                CgroupVersion::V2 => out.push((dir.clone(), oom_kills(&dir.join("memory.events")))),
+            }
+        }
+        out
+    }
+
+    /// OOM kills in a part now (see [`DeviceCgroup::oom_kill_counts`]).
     pub fn oom_kills(&self, part: Part) -> u64 {
-        let events = match self.version {
-            CgroupVersion::V1 => "memory.oom_control",
-            CgroupVersion::V2 => "memory.events",
-        };
-        self.memory_dirs
-            .iter()
-            .filter(|(p, _)| *p == part)
-            .map(|(_, dir)| oom_kills(&dir.join(events)))
-            .sum()
+        self.oom_kill_counts(part).iter().map(|(_, n)| n).sum()
     }
 
     /// Removes the cgroups (after the executor and the containers are gone): the ones the run
@@ -442,6 +440,18 @@ pub fn enter_before_exec(
         });
     }
     Ok(())
+}
+
+fn collect_v1_oom(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
+    out.push((
+        dir.to_path_buf(),
+        oom_kills(&dir.join("memory.oom_control")),
+    ));
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_v1_oom(&e.path(), out);
+        }
+    }
 }
 
 fn oom_kills(events: &Path) -> u64 {

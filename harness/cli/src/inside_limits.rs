@@ -2,7 +2,8 @@
 //! sampled once a second while a run lasts, for `meta.json` (`device.inside_limits`,
 //! `device.outside_limits`) and the report.
 //!
-//! Inside: the names of the processes in each part of the device cgroup. Outside: any process
+//! Inside: the names of the processes in each part of the device cgroup, and the OOM killer's
+//! kills there (a container's count goes with its cgroup, so it is sampled). Outside: any process
 //! of the engine's stack — found from the process tree and command lines, not from the cgroups
 //! (see `dedicated::stack_processes`) — whose memory or CPU cgroup is not the `docker` part.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backend::docker::dedicated::{EnginePaths, stack_processes};
-use crate::device::{Part, processes_under};
+use crate::device::{DeviceCgroup, Part};
 
 /// How often the processes are sampled: often enough to catch a short series' executor and a
 /// container's short-lived helpers (runc), cheap enough (one pass over `/proc`) not to load
@@ -29,6 +30,21 @@ pub struct Seen {
     /// Processes of the engine's stack found outside the `docker` part, `name (pid)`.
     pub outside: BTreeSet<String>,
     pub samples: u64,
+    /// The highest OOM-kill count seen per cgroup folder, with its part: a container's
+    /// cgroup, and its count, go when the container is removed.
+    #[serde(skip)]
+    pub oom_by_dir: BTreeMap<PathBuf, (String, u64)>,
+}
+
+impl Seen {
+    /// OOM kills per part, as sampled (each folder's highest count, summed).
+    pub fn oom_kills(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (part, n) in self.oom_by_dir.values() {
+            *out.entry(part.clone()).or_insert(0) += n;
+        }
+        out
+    }
 }
 
 /// A running sampler; [`Watch::finish`] stops it and returns what it saw.
@@ -38,27 +54,25 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Samples `parts` (each part's cgroup folders) and, with `engine`, the engine's stack
-    /// against the cgroup `cgroup_name`, until finished.
-    pub fn start(
-        parts: Vec<(Part, Vec<PathBuf>)>,
-        engine: Option<EnginePaths>,
-        cgroup_name: String,
-    ) -> Watch {
+    /// Samples the parts of `cgroup` and, with `engine`, the engine's stack, until finished.
+    pub fn start(cgroup: Arc<DeviceCgroup>, engine: Option<EnginePaths>) -> Watch {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let out = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let parts = parts.clone();
+                let cgroup = cgroup.clone();
                 let engine = engine.clone();
-                let name = cgroup_name.clone();
-                let sample = tokio::task::spawn_blocking(move || sample(&parts, engine, &name));
+                let sample = tokio::task::spawn_blocking(move || sample(&cgroup, engine));
                 if let Ok(s) = sample.await {
                     let mut seen = out.lock().unwrap();
                     for (part, names) in s.inside {
                         seen.inside.entry(part).or_default().extend(names);
                     }
                     seen.outside.extend(s.outside);
+                    for (dir, (part, n)) in s.oom_by_dir {
+                        let e = seen.oom_by_dir.entry(dir).or_insert((part, 0));
+                        e.1 = e.1.max(n);
+                    }
                     seen.samples += 1;
                 }
                 tokio::time::sleep(SAMPLE_EVERY).await;
@@ -67,22 +81,29 @@ impl Watch {
         Watch { task, seen }
     }
 
+    /// What was seen so far.
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().unwrap().clone()
+    }
+
     pub fn finish(self) -> Seen {
         self.task.abort();
-        self.seen.lock().unwrap().clone()
+        self.seen()
     }
 }
 
-fn sample(parts: &[(Part, Vec<PathBuf>)], engine: Option<EnginePaths>, name: &str) -> Seen {
+fn sample(cgroup: &DeviceCgroup, engine: Option<EnginePaths>) -> Seen {
     let mut seen = Seen::default();
-    for (part, dirs) in parts {
+    let name = &cgroup.name;
+    for part in Part::ALL {
         let names = seen.inside.entry(part.as_str().to_string()).or_default();
-        for dir in dirs {
-            for pid in processes_under(dir) {
-                if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-                    names.insert(comm.trim().to_string());
-                }
+        for pid in cgroup.processes(part) {
+            if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+                names.insert(comm.trim().to_string());
             }
+        }
+        for (dir, n) in cgroup.oom_kill_counts(part) {
+            seen.oom_by_dir.insert(dir, (part.as_str().to_string(), n));
         }
     }
     if let Some(paths) = engine {

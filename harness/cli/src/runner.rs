@@ -158,7 +158,8 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         );
     }
     let dedicated_wanted = engine_kind == Some(DockerEngine::Dedicated);
-    let cgroup = DeviceCgroup::create(&profile, &run_id, dedicated_wanted)?;
+    let cgroup =
+        DeviceCgroup::create(&profile, &run_id, dedicated_wanted)?.map(std::sync::Arc::new);
     let mut docker_info = docker_info;
     let mut docker_host = opts.docker_host.clone();
     let dedicated = match (&cgroup, dedicated_wanted) {
@@ -271,11 +272,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         }
     }
     let watch = ctx.cgroup.as_ref().map(|cg| {
-        crate::inside_limits::Watch::start(
-            Part::ALL.iter().map(|&p| (p, cg.part_dirs(p))).collect(),
-            dedicated.as_ref().map(|e| e.paths.clone()),
-            cg.name.clone(),
-        )
+        crate::inside_limits::Watch::start(cg.clone(), dedicated.as_ref().map(|e| e.paths.clone()))
     });
 
     let (signals, received) = signals::watch(
@@ -296,9 +293,17 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
             interrupted = true;
             break;
         }
-        let ooms_before = oom_kills(&ctx);
+        let ooms = || {
+            watch
+                .as_ref()
+                .map(|w| w.seen().oom_kills())
+                .unwrap_or_default()
+        };
+        let ooms_before = ooms();
         let r = run_engines(&ctx, spec, &engines).await;
-        for (part, n) in oom_kills(&ctx) {
+        // The sampler's last look may predate the end of the experiment by a quarter second.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for (part, n) in ooms() {
             let new = n - ooms_before.get(&part).copied().unwrap_or(0);
             if new > 0 {
                 ctx.note(format!(
@@ -331,7 +336,15 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     if let Some(cg) = &ctx.cgroup {
         if let Some(obj) = meta.device.as_object_mut() {
             obj.insert("cgroup".into(), serde_json::to_value(cg)?);
-            obj.insert("memory".into(), cg.memory_report());
+            let mut memory = cg.memory_report();
+            if let Some(seen) = &seen {
+                // Kills in containers removed meanwhile are only in the samples.
+                for (part, n) in seen.oom_kills() {
+                    let now = memory[&part]["oom_kills"].as_u64().unwrap_or(0);
+                    memory[&part]["oom_kills"] = n.max(now).into();
+                }
+            }
+            obj.insert("memory".into(), memory);
             if let Some(seen) = &seen {
                 obj.insert("inside_limits".into(), serde_json::to_value(&seen.inside)?);
                 obj.insert(
@@ -386,14 +399,6 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         status: meta.status,
         failures,
     })
-}
-
-/// OOM kills so far in each part of the device cgroup.
-fn oom_kills(ctx: &Ctx) -> BTreeMap<&'static str, u64> {
-    ctx.cgroup
-        .iter()
-        .flat_map(|cg| Part::ALL.map(|p| (p.as_str(), cg.oom_kills(p))))
-        .collect()
 }
 
 /// Starts the run's own Docker engine inside the device cgroup's `docker` part, copies the

@@ -223,3 +223,41 @@ fn a_second_signal_exits_at_once_after_sweeping_the_engine() {
     let reason = meta["status_reason"].as_str().unwrap();
     assert!(reason.contains("interrupted"), "{reason}");
 }
+
+#[test]
+fn an_oom_kill_inside_a_part_is_counted_and_the_harness_survives() {
+    use wowbench::device::{DeviceCgroup, DeviceProfile};
+    let profile = DeviceProfile {
+        name: "oom-test".into(),
+        cpus: None,
+        cpu_period_us: 100_000,
+        memory_bytes: Some(64 << 20),
+        paper_slowdown: None,
+        description: "a 64 MiB device".into(),
+    };
+    let run_id = unique("oom");
+    let cg = DeviceCgroup::create(&profile, &run_id, false)
+        .expect("needs root and the memory controller")
+        .expect("a profile with limits has a cgroup");
+    // `tail` keeps an endless line in memory until the limit stops it.
+    let mut cmd = std::process::Command::new("tail");
+    cmd.arg("/dev/zero");
+    wowbench::device::enter_before_exec(&mut cmd, cg.procs_of(Part::Wasm), libc::SIGKILL).unwrap();
+    let status = cmd.status().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    assert_eq!(cg.oom_kills(Part::Wasm), 1);
+    assert_eq!(cg.oom_kills(Part::Docker), 0);
+    let report = cg.memory_report();
+    assert_eq!(report["wasm"]["oom_kills"], 1, "{report}");
+    assert!(
+        report["wasm"]["peak_bytes"].as_u64().unwrap() >= 60 << 20,
+        "{report}"
+    );
+    drop(cg);
+    assert!(
+        wowbench::device::everywhere(&format!("wowbench-oom-test-{run_id}"))
+            .iter()
+            .all(|d| !d.exists())
+    );
+}

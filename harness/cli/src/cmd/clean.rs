@@ -55,12 +55,11 @@ pub fn run(args: CleanArgs) -> Result<()> {
             })
             .collect();
         for e in &engines {
-            let name = leftover_cgroups(Some(&e.run_id));
+            let cgroups = leftover_cgroups(Some(&e.run_id));
             e.teardown(|| {
-                for dir in &name {
-                    for pid in device::processes_under(dir) {
-                        // SAFETY: a leftover process of the run being cleaned.
-                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                for dir in &cgroups {
+                    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+                        device::kill_all_in(name);
                     }
                 }
             });
