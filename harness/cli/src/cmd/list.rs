@@ -72,9 +72,14 @@ pub fn run(_args: ListArgs) -> anyhow::Result<()> {
             p.name.clone(),
             p.cpus.map_or("unlimited".into(), |c| {
                 format!(
-                    "{:.0} µs per {} µs period",
+                    "{:.0} µs per {} µs period{}",
                     c * p.cpu_period_us as f64,
-                    p.cpu_period_us
+                    p.cpu_period_us,
+                    if p.paper_slowdown.is_some() {
+                        " (period tuned per run)"
+                    } else {
+                        ""
+                    }
                 )
             }),
             p.memory_bytes
