@@ -108,6 +108,22 @@ fn a_run_compared_with_itself_has_no_regression() {
     // One sample a side: shown, never judged.
     let mem = "memory docker/create-start hash c10 full memory_per_sandbox";
     assert_eq!(verdict_of(&groups, mem), "n-too-small");
+    // Every group with an interval says what it could have seen, never below the threshold;
+    // one without (n too small) is named as blind to a 20% regression.
+    for g in &groups {
+        match g["detectable_pct"].as_f64() {
+            Some(d) => assert!(d >= 10.0, "{g}"),
+            None => assert!(
+                g["ci95_pct"].is_null() || g["direction"] == "unknown",
+                "{g}"
+            ),
+        }
+    }
+    assert!(out.contains("detectable"), "{out}");
+    assert!(
+        out.contains("could not have flagged a 20% regression") && out.contains(mem),
+        "{out}"
+    );
 }
 
 #[test]

@@ -135,6 +135,11 @@ pub struct GroupComparison {
     pub ci95_abs: Option<[f64; 2]>,
     /// Whether the interval excludes no change; `None` without an interval.
     pub significant: Option<bool>,
+    /// The minimal detectable change: the smallest move in the metric's bad direction, percent
+    /// of the baseline, that this comparison would have flagged as a regression had the
+    /// interval kept its width (see `verdict::detectable_change`); `None` for a group that is
+    /// not judged or has no relative interval.
+    pub detectable_pct: Option<f64>,
     pub verdict: Verdict,
     /// Why, when the verdict needs explaining.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -216,7 +221,21 @@ pub struct Comparison {
     pub groups: Vec<GroupComparison>,
 }
 
+/// The change every judged group should be able to flag, percent: the summary names the groups
+/// whose comparison could not have.
+pub const DETECT_TARGET_PCT: f64 = 20.0;
+
 impl Comparison {
+    /// Judged groups whose detectable change is above `pct` (or unknown for want of an
+    /// interval): a regression of `pct` there would have passed.
+    pub fn blind_to(&self, pct: f64) -> Vec<&GroupComparison> {
+        self.groups
+            .iter()
+            .filter(|g| g.direction != Direction::Unknown && g.is_matched())
+            .filter(|g| g.detectable_pct.is_none_or(|d| d > pct))
+            .collect()
+    }
+
     pub fn count(&self, v: Verdict) -> usize {
         self.groups.iter().filter(|g| g.verdict == v).count()
     }

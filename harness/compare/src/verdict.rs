@@ -214,6 +214,37 @@ pub fn judge(
     (verdict, None)
 }
 
+/// The minimal detectable change of a group, percent of the baseline: the smallest move in the
+/// bad direction that [`judge`] would call a regression if the interval moved with the median
+/// and kept its width (its half on the bad side, measured from the observed change). Under
+/// [`Rule::Threshold`] the interval's near end must pass the threshold: threshold + that half;
+/// under [`Rule::Zero`] it must pass zero and the median the threshold. A latency move must
+/// also exceed the noise floor. `None` without a direction or a relative interval.
+pub fn detectable_change(
+    direction: Direction,
+    unit: &str,
+    change: Change,
+    interval: &Interval,
+    opts: &Options,
+) -> Option<f64> {
+    let (lo, hi) = interval.pct?;
+    let observed = change.pct?;
+    let half = match direction {
+        Direction::LowerIsBetter => observed - lo,
+        Direction::HigherIsBetter => hi - observed,
+        Direction::Unknown => return None,
+    }
+    .max(0.0);
+    let mut d = match opts.rule {
+        Rule::Threshold => opts.threshold_pct + half,
+        Rule::Zero => opts.threshold_pct.max(half),
+    };
+    if unit == Unit::Micros && change.baseline > 0.0 {
+        d = d.max(opts.noise_floor_us / change.baseline * 100.0);
+    }
+    Some(d)
+}
+
 /// Compares one group: `base` pooled over the baseline runs (with each run's median in
 /// `run_medians`) against `cur`; either side may be missing.
 pub fn compare_group(
@@ -238,6 +269,7 @@ pub fn compare_group(
         ci95_pct: None,
         ci95_abs: None,
         significant: None,
+        detectable_pct: None,
         verdict: Verdict::Unchanged,
         note: String::new(),
     };
@@ -289,6 +321,7 @@ pub fn compare_group(
     g.ci95_abs = Some([interval.abs.0, interval.abs.1]);
     g.significant = Some(interval.side().is_some());
 
+    g.detectable_pct = detectable_change(g.direction, &key.unit, change, &interval, opts);
     let (verdict, note) = judge(g.direction, &key.unit, change, &interval, opts);
     g.verdict = verdict;
     if let Some(note) = note {
@@ -316,6 +349,81 @@ mod tests {
             pct: Some((lo, hi)),
             abs: (lo, hi),
         }
+    }
+
+    #[test]
+    fn the_detectable_change_adds_the_bad_half_of_the_interval_to_the_threshold() {
+        let opts = Options::default();
+        let t = opts.threshold_pct;
+        // Lower is better: the half below the observed change counts (+2% in [-8%, +20%]).
+        let d = detectable_change(
+            Direction::LowerIsBetter,
+            COUNT,
+            Change::new(100.0, 102.0),
+            &interval(-8.0, 20.0),
+            &opts,
+        );
+        assert_eq!(d, Some(t + 10.0));
+        // Higher is better: the half above it (-2% in [-8%, +20%]).
+        let d = detectable_change(
+            Direction::HigherIsBetter,
+            RPS,
+            Change::new(100.0, 98.0),
+            &interval(-8.0, 20.0),
+            &opts,
+        );
+        assert_eq!(d, Some(t + 22.0));
+        // Excluding zero suffices under the zero rule: the larger of the half and the threshold.
+        let zero = Options {
+            rule: Rule::Zero,
+            ..Options::default()
+        };
+        let d = detectable_change(
+            Direction::LowerIsBetter,
+            COUNT,
+            Change::new(100.0, 100.0),
+            &interval(-40.0, 40.0),
+            &zero,
+        );
+        assert_eq!(d, Some(40.0));
+        // A latency under the noise floor cannot be flagged, whatever the interval.
+        let d = detectable_change(
+            Direction::LowerIsBetter,
+            US,
+            Change::new(opts.noise_floor_us / 2.0, opts.noise_floor_us / 2.0),
+            &interval(-1.0, 1.0),
+            &opts,
+        )
+        .unwrap();
+        assert!(d >= 200.0, "{d}");
+        // Unjudged groups have none.
+        assert_eq!(
+            detectable_change(
+                Direction::Unknown,
+                COUNT,
+                Change::new(1.0, 1.0),
+                &interval(-1.0, 1.0),
+                &opts
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_change_of_the_detectable_size_is_flagged_and_a_smaller_one_is_not() {
+        let opts = Options::default();
+        let ci = |c: f64| interval(c - 7.0, c + 9.0);
+        let d = detectable_change(
+            Direction::LowerIsBetter,
+            COUNT,
+            Change::new(100.0, 100.0),
+            &ci(0.0),
+            &opts,
+        )
+        .unwrap();
+        let at = |c: f64| judged(Direction::LowerIsBetter, COUNT, 100.0, 100.0 + c, ci(c));
+        assert_eq!(at(d + 0.5), Verdict::Regression);
+        assert_ne!(at(d - 0.5), Verdict::Regression);
     }
 
     fn judged(direction: Direction, unit: &str, from: f64, to: f64, ci: Interval) -> Verdict {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::text::{number, pct, signed_value, value};
-use crate::model::{Comparison, GroupComparison, RunInfo, Side, Verdict};
+use crate::model::{Comparison, DETECT_TARGET_PCT, GroupComparison, RunInfo, Side, Verdict};
 use crate::options::Rule;
 use crate::stats::BETWEEN_RUNS_MIN;
 
@@ -28,6 +28,41 @@ pub fn interval(g: &GroupComparison) -> String {
         ),
         _ => "-".to_string(),
     }
+}
+
+/// The minimal detectable change, `≥ 23%`, or `-` for a group that is not judged.
+pub fn detectable(g: &GroupComparison) -> String {
+    g.detectable_pct.map_or("-".to_string(), |d| {
+        if d >= 100.0 {
+            format!("≥ {d:.0}%")
+        } else {
+            format!("≥ {d:.1}%")
+        }
+    })
+}
+
+/// The groups that could not have flagged a change of [`DETECT_TARGET_PCT`], as one line
+/// naming up to `max` of them; `None` when every judged group could.
+pub fn blind_line(cmp: &Comparison, max: usize) -> Option<String> {
+    let blind = cmp.blind_to(DETECT_TARGET_PCT);
+    if blind.is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = blind
+        .iter()
+        .take(max)
+        .map(|g| format!("{} ({})", g.name, detectable(g)))
+        .collect();
+    if blind.len() > max {
+        names.push(format!("and {} more", blind.len() - max));
+    }
+    Some(format!(
+        "{} judged group{} could not have flagged a {}% regression: {}",
+        blind.len(),
+        if blind.len() == 1 { "" } else { "s" },
+        number(DETECT_TARGET_PCT),
+        names.join("; ")
+    ))
 }
 
 /// One line about a group's change, for stderr.
@@ -162,7 +197,8 @@ pub fn method_line(cmp: &Comparison) -> String {
          interval {rule}. Intervals: {runs}`bootstrap`: of the ratio of medians, {} resamples \
          (≥ 5 samples a side); `welch`: Welch's t on the means (2–4 samples); none with 1 sample. \
          Latency changes under {} µs are ignored. n: successful samples, baseline/current \
-         (+k✗: failed attempts).",
+         (+k✗: failed attempts). detectable: the smallest regression this comparison would have \
+         flagged, had the interval kept its width.",
         number(cmp.threshold_pct),
         cmp.bootstrap_resamples,
         number(cmp.noise_floor_us),

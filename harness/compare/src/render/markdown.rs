@@ -7,7 +7,8 @@ use anyhow::Result;
 
 use super::Exporter;
 use super::cells::{
-    base_value, baseline_line, change, cur_value, interval, method_line, n, run_line, verdict_line,
+    base_value, baseline_line, blind_line, change, cur_value, detectable, interval, method_line, n,
+    run_line, verdict_line,
 };
 use crate::model::{Comparison, GroupComparison, Verdict};
 
@@ -27,8 +28,8 @@ fn md_escape(s: &str) -> String {
 fn md_table(groups: &[&GroupComparison], with_verdict: bool) -> String {
     let mut s = String::new();
     if with_verdict {
-        s += "| group | n | baseline | current | change | 95% CI | method | verdict |\n";
-        s += "|---|--:|--:|--:|--:|--:|---|---|\n";
+        s += "| group | n | baseline | current | change | 95% CI | detectable | method | verdict |\n";
+        s += "|---|--:|--:|--:|--:|--:|--:|---|---|\n";
     } else {
         s += "| group | n | baseline | current | change | 95% CI | note |\n";
         s += "|---|--:|--:|--:|--:|--:|---|\n";
@@ -45,7 +46,13 @@ fn md_table(groups: &[&GroupComparison], with_verdict: bool) -> String {
             interval(g),
         );
         if with_verdict {
-            let _ = writeln!(s, " {} | {} |", g.method.label(), g.verdict.label());
+            let _ = writeln!(
+                s,
+                " {} | {} | {} |",
+                detectable(g),
+                g.method.label(),
+                g.verdict.label()
+            );
         } else {
             let _ = writeln!(s, " {} |", md_escape(&g.note));
         }
@@ -69,6 +76,9 @@ pub fn render(cmp: &Comparison) -> String {
         let _ = writeln!(s, "- metrics: {}", cmp.metrics.join(", "));
     }
     let _ = writeln!(s, "\n{}\n", method_line(cmp));
+    if let Some(line) = blind_line(cmp, usize::MAX) {
+        let _ = writeln!(s, "> {}\n", md_escape(&line));
+    }
     for w in &cmp.warnings {
         let _ = writeln!(s, "> ⚠️ {}\n", md_escape(w));
     }

@@ -8,7 +8,8 @@ use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::Exporter;
 use super::cells::{
-    base_value, baseline_line, change, cur_value, interval, n, run_line, verdict_line,
+    base_value, baseline_line, blind_line, change, cur_value, detectable, interval, n, run_line,
+    verdict_line,
 };
 use crate::model::Comparison;
 
@@ -26,7 +27,15 @@ pub fn render(cmp: &Comparison) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([
-        "group", "n", "baseline", "current", "change", "95% CI", "method", "verdict",
+        "group",
+        "n",
+        "baseline",
+        "current",
+        "change",
+        "95% CI",
+        "detectable",
+        "method",
+        "verdict",
     ]);
     for g in &cmp.groups {
         t.add_row([
@@ -36,11 +45,12 @@ pub fn render(cmp: &Comparison) -> String {
             cur_value(g),
             change(g),
             interval(g),
+            detectable(g),
             g.method.label().to_string(),
             g.verdict.label().to_string(),
         ]);
     }
-    for col in 1..=5 {
+    for col in 1..=6 {
         if let Some(c) = t.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -51,6 +61,9 @@ pub fn render(cmp: &Comparison) -> String {
     let _ = writeln!(s, "{t}");
     for name in &cmp.regressions {
         let _ = writeln!(s, "regression: {name}");
+    }
+    if let Some(line) = blind_line(cmp, 10) {
+        let _ = writeln!(s, "{line}");
     }
     let _ = writeln!(s, "{}", verdict_line(cmp));
     s
