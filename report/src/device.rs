@@ -212,7 +212,10 @@ mod tests {
         assert!(out.contains("**containerd-shim (42)**"), "{out}");
         assert!(out.contains("**2 OOM kill(s)**"), "{out}");
         assert!(out.contains("1000 µs per 17000 µs"), "{out}");
-        assert!(out.contains("| native hash | 20.0 ms | 340 ms | 17.0× |"), "{out}");
+        assert!(
+            out.contains("| native hash | 20.0 ms | 340 ms | 17.0× |"),
+            "{out}"
+        );
         assert!(out.contains("14.7–19.7×"), "{out}");
         assert!(out.contains("(load: 1.20×)"), "{out}");
     }
