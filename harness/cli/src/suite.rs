@@ -430,8 +430,8 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![Series::CreateStart],
-            // Not yet in the gate's reference runs.
-            warm_runs: 0,
+            // The warm `/run` latency of both sides, a headline group of the gate.
+            warm_runs: 300,
             warm_workload: "noop".into(),
         }),
         ExperimentSpec::Memory(MemorySpec {
