@@ -1,6 +1,6 @@
 //! What ran inside the device's limits, and what of the dedicated Docker engine's stack did not:
-//! sampled once a second while a run lasts, for `meta.json` (`device.inside_limits`,
-//! `device.outside_limits`) and the report.
+//! sampled while a run lasts (the parts four times a second, the engine's stack once a second),
+//! for `meta.json` (`device.inside_limits`, `device.outside_limits`) and the report.
 //!
 //! Inside: the names of the processes in each part of the device cgroup, and the OOM killer's
 //! kills there (a container's count goes with its cgroup, so it is sampled). Outside: any process
@@ -17,10 +17,13 @@ use serde::Serialize;
 use crate::backend::docker::dedicated::{EnginePaths, stack_processes};
 use crate::device::{DeviceCgroup, Part};
 
-/// How often the processes are sampled: often enough to catch a short series' executor and a
-/// container's short-lived helpers (runc), cheap enough (one pass over `/proc`) not to load
-/// the machine.
+/// How often the parts' processes are listed: often enough to catch a short series' executor
+/// and a container's short-lived helpers (runc), cheap enough (the cgroups' process lists)
+/// not to load the machine.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// Every how many samples the engine's stack is looked for outside (a pass over all of
+/// `/proc`, dearer): once a second.
+const STACK_EVERY: u64 = 4;
 
 /// What the samples saw.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,9 +62,9 @@ impl Watch {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let out = seen.clone();
         let task = tokio::spawn(async move {
-            loop {
+            for n in 0u64.. {
                 let cgroup = cgroup.clone();
-                let engine = engine.clone();
+                let engine = engine.clone().filter(|_| n % STACK_EVERY == 0);
                 let sample = tokio::task::spawn_blocking(move || sample(&cgroup, engine));
                 if let Ok(s) = sample.await {
                     let mut seen = out.lock().unwrap();

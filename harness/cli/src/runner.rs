@@ -160,21 +160,31 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     let dedicated_wanted = engine_kind == Some(DockerEngine::Dedicated);
     let cgroup =
         DeviceCgroup::create(&profile, &run_id, dedicated_wanted)?.map(std::sync::Arc::new);
+    let engine_paths = dedicated_wanted
+        .then(|| EnginePaths::for_run(&run_id, dir.path.join("work").join("dockerd.log")));
+    // From here a signal cancels the run (checked once the setup is done) and a second one
+    // sweeps whatever exists, the engine included.
+    let (signals, received) = signals::watch(
+        cancel.clone(),
+        signals::Sweep {
+            run_id: run_id.clone(),
+            docker_host: engine_paths
+                .as_ref()
+                .map(|e| e.host.clone())
+                .or_else(|| opts.docker_host.clone()),
+            cgroup: cgroup.as_ref().map(|c| c.name.clone()),
+            engine: engine_paths.clone(),
+            meta_path: dir.meta_path(),
+        },
+    );
     let mut docker_info = docker_info;
     let mut docker_host = opts.docker_host.clone();
-    let dedicated = match (&cgroup, dedicated_wanted) {
-        (Some(cg), true) => {
+    let dedicated = match (&cgroup, engine_paths) {
+        (Some(cg), Some(paths)) => {
             rec.note("starting a dedicated Docker engine inside the device's cgroup…");
-            let (engine, info) = start_dedicated(
-                &opts,
-                cg,
-                &run_id,
-                &dir.path.join("work"),
-                &client,
-                &unavailable,
-            )
-            .await
-            .context("the dedicated Docker engine could not be set up")?;
+            let (engine, info) = start_dedicated(&opts, cg, paths, &client, &unavailable)
+                .await
+                .context("the dedicated Docker engine could not be set up")?;
             docker_host = Some(engine.paths.host.clone());
             docker_info = Some(info);
             Some(engine)
@@ -257,6 +267,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     }
     if let Some(pc) = &profile.paper_slowdown
         && ctx.cgroup.as_ref().is_some_and(|c| c.has_limits())
+        && !cancel.is_cancelled()
     {
         match crate::calibrate::device_cpu(&ctx, &profile).await {
             Ok(v) => {
@@ -274,17 +285,6 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     let watch = ctx.cgroup.as_ref().map(|cg| {
         crate::inside_limits::Watch::start(cg.clone(), dedicated.as_ref().map(|e| e.paths.clone()))
     });
-
-    let (signals, received) = signals::watch(
-        cancel.clone(),
-        signals::Sweep {
-            run_id: run_id.clone(),
-            docker_host: docker_host.clone(),
-            cgroup: ctx.cgroup.as_ref().map(|c| c.name.clone()),
-            engine: dedicated.as_ref().map(|e| e.paths.clone()),
-            meta_path: dir.meta_path(),
-        },
-    );
 
     let mut failures = Vec::new();
     let mut interrupted = false;
@@ -407,13 +407,14 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
 async fn start_dedicated(
     opts: &RunOptions,
     cg: &DeviceCgroup,
-    run_id: &str,
-    work: &std::path::Path,
+    paths: EnginePaths,
     client: &ActionClient,
     unavailable: &BTreeMap<Series, String>,
 ) -> Result<(DedicatedEngine, wow_records::meta::DockerInfo)> {
-    std::fs::create_dir_all(work)?;
-    let paths = EnginePaths::for_run(run_id, work.join("dockerd.log"));
+    if let Some(work) = paths.log.parent() {
+        std::fs::create_dir_all(work)?;
+    }
+    let run_id = paths.run_id.clone();
     let engine = DedicatedEngine::start(
         paths,
         cg.procs_of(Part::Docker),
