@@ -301,10 +301,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         };
         let ooms_before = ooms();
         let r = run_engines(&ctx, spec, &engines).await;
-        // The sampler's last look may predate the end of the experiment by a quarter second.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if watch.is_some() {
+            // The sampler's last look may predate the experiment's end by a quarter second.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
         for (part, n) in ooms() {
-            let new = n - ooms_before.get(&part).copied().unwrap_or(0);
+            let new = n.saturating_sub(ooms_before.get(&part).copied().unwrap_or(0));
             if new > 0 {
                 ctx.note(format!(
                     "{}: the OOM killer killed {new} process(es) in the device's {part} part (memory limit reached); what failed is in the records",
