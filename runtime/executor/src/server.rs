@@ -76,6 +76,16 @@ fn failure(exec: &Executor, f: Failure) -> Response {
     json(status, f.body())
 }
 
+/// Refuses a request with `f` once its body is read: a body left unread makes the server close
+/// the connection after answering, and a client that reuses the connection meanwhile sees its
+/// next request fail instead of the 400.
+async fn refuse_after_reading(exec: &Executor, body: Body, limit: usize, f: Failure) -> Response {
+    match read_body(body, limit).await {
+        Ok(_) => failure(exec, f),
+        Err(e) => unread_body(exec, e),
+    }
+}
+
 /// The request body, up to `limit`; an oversized one is drained (up to as much again, at least
 /// 16 MiB) so its sender sees the 413.
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
@@ -168,7 +178,7 @@ async fn init_sandbox(
 ) -> Response {
     match sandbox_id(path) {
         Ok(sandbox) => do_init(exec, &sandbox, body).await,
-        Err(f) => failure(&exec, f),
+        Err(f) => refuse_after_reading(&exec, body, MAX_INIT_BODY_BYTES, f).await,
     }
 }
 
@@ -179,7 +189,7 @@ async fn run_sandbox(
 ) -> Response {
     match sandbox_id(path) {
         Ok(sandbox) => do_run(exec, &sandbox, body).await,
-        Err(f) => failure(&exec, f),
+        Err(f) => refuse_after_reading(&exec, body, MAX_RUN_BODY_BYTES, f).await,
     }
 }
 
@@ -202,10 +212,11 @@ async fn method_not_allowed(State(exec): State<Arc<Executor>>) -> Response {
 async fn destroy_sandbox(
     State(exec): State<Arc<Executor>>,
     path: Result<Path<String>, PathRejection>,
+    body: Body,
 ) -> Response {
     let sandbox = match sandbox_id(path) {
         Ok(sandbox) => sandbox,
-        Err(f) => return failure(&exec, f),
+        Err(f) => return refuse_after_reading(&exec, body, MAX_RUN_BODY_BYTES, f).await,
     };
     match exec.destroy(&sandbox) {
         Ok(()) => json(StatusCode::OK, r#"{"ok":true}"#),
