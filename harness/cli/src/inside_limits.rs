@@ -126,14 +126,7 @@ fn sample(cgroup: &DeviceCgroup, engine: Option<EnginePaths>) -> Seen {
 /// Whether process `pid` is gone or on its way out (a zombie, or its memory released: no
 /// command line).
 pub fn exiting(pid: u32) -> bool {
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next())
-        })
-        .flatten();
-    matches!(state, None | Some('Z' | 'X'))
+    matches!(crate::procfs::state(pid), None | Some('Z' | 'X'))
         || crate::procfs::cmdline(pid).is_none_or(|c| c.is_empty())
 }
 

@@ -108,6 +108,13 @@ pub fn all_processes() -> Vec<ProcessInfo> {
         .collect()
 }
 
+/// The state letter of process `pid` (`R`, `S`, `Z` for a zombie, …); `None` once it is gone.
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state …: comm may hold spaces and parentheses.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// The cgroup paths of process `pid`, one line per hierarchy (`/proc/<pid>/cgroup`).
 pub fn cgroups(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()

@@ -326,7 +326,7 @@ fn tool_text(cmd: &mut Command) -> Result<String> {
 
 /// SIGTERM, then SIGKILL after `limit` if it still runs.
 fn signal_and_wait(pid: u32, limit: Duration) {
-    let alive = || Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
+    let alive = || !matches!(crate::procfs::state(pid), None | Some('Z' | 'X'));
     // SAFETY: signals to the engine this run started (its pid file names it).
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     let began = Instant::now();
@@ -338,16 +338,6 @@ fn signal_and_wait(pid: u32, limit: Duration) {
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 /// Unmounts (lazily) every mount at or under `root`, deepest first.
