@@ -164,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // The first stdout line says where we listen (with `--listen 127.0.0.1:0` the port is
         // only known here); whoever started us waits for it.
         println!("wow-runtime listening on {}", listener.local_addr()?);
+        crate::inject::announce();
         if token.is_some() {
             tracing::info!("a bearer token is required on every route but /health");
         }

@@ -13,6 +13,7 @@ pub mod config;
 mod disk;
 pub mod engines;
 pub mod executor;
+pub mod inject;
 pub mod ladder;
 mod lock;
 pub mod metrics;

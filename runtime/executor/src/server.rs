@@ -110,6 +110,7 @@ async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
     };
     let result = async {
         let req = InitRequest::parse(&bytes)?;
+        crate::inject::init();
         exec.init(sandbox, req).await
     }
     .await;
@@ -129,6 +130,7 @@ async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
     };
     let result = async {
         let req = RunRequest::parse(&bytes)?;
+        crate::inject::run();
         exec.run(sandbox, &req).await
     }
     .await;
