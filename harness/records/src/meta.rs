@@ -79,6 +79,26 @@ pub struct Meta {
     pub experiments_done: Vec<String>,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// In a paired run (`run --baseline-executor`): which side this folder holds and the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<Paired>,
+}
+
+/// One side of a paired run: two run folders written together, block by block in turn, one by
+/// a baseline build's executor and one by this build's, so both see the same machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// `baseline` or `candidate`.
+    pub role: String,
+    /// The other side's run id (its folder is beside this one).
+    pub with: String,
+    /// The most blocks an experiment was split into (one per repetition up to it).
+    pub blocks: u32,
+    /// The executor this side ran (program and arguments).
+    pub executor: String,
+    /// The static action proxy this side's containers ran when not the run's own build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 impl Meta {
@@ -157,6 +177,13 @@ mod tests {
             calibration: serde_json::Value::Null,
             experiments_done: vec![],
             notes: vec![],
+            paired: Some(Paired {
+                role: "baseline".into(),
+                with: "y".into(),
+                blocks: 5,
+                executor: "wow-runtime".into(),
+                proxy: None,
+            }),
         };
         let dir = std::env::temp_dir().join(format!("wowmeta-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -26,6 +26,12 @@ pub struct Record {
     pub concurrency: u32,
     /// Repetition index within the group.
     pub iteration: u32,
+    /// The block of a paired run (`run --baseline-executor`) the row was measured in: such a run
+    /// alternates between the baseline's executor and its own, one block each in turn, and
+    /// `compare` pairs the two runs' rows block by block. 0 in any other run (and in records
+    /// written before the column existed).
+    #[serde(default)]
+    pub block: u32,
     /// `provision`, `init`, `first_run`, `cold_start`, `first_response`, `warm`, `full`, `paper`, ….
     pub phase: String,
     /// `latency`, `memory_per_sandbox`, `throughput`, `latency_p99`, `errors`, `capacity`, ….

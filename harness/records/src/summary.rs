@@ -149,6 +149,7 @@ mod tests {
             device: "host".into(),
             concurrency: 1,
             iteration: 0,
+            block: 0,
             phase: "cold_start".into(),
             metric: "latency".into(),
             value,

@@ -77,7 +77,7 @@ fn header() -> String {
 }
 
 /// The columns of `records.csv`, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "run_id",
     "experiment",
     "backend",
@@ -88,6 +88,7 @@ pub const COLUMNS: [&str; 16] = [
     "device",
     "concurrency",
     "iteration",
+    "block",
     "phase",
     "metric",
     "value",
@@ -135,6 +136,7 @@ mod tests {
             device: "host".into(),
             concurrency: 2,
             iteration: i,
+            block: 0,
             phase: "cold_start".into(),
             metric: "latency".into(),
             value,
@@ -168,7 +170,7 @@ mod tests {
         let back = read_records(&path).unwrap();
         assert_eq!(back, vec![a, b]);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("run_id,experiment,backend,engine,variant,config,workload,device,concurrency,iteration,phase,metric,value,unit,ok,note\n"));
+        assert!(text.starts_with("run_id,experiment,backend,engine,variant,config,workload,device,concurrency,iteration,block,phase,metric,value,unit,ok,note\n"));
         assert_eq!(text.matches("run_id").count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -190,6 +192,11 @@ mod tests {
         let back = read_records(&path).unwrap();
         assert_eq!(back[0].engine, "wasmtime");
         assert_eq!(back[1].engine, "");
+        assert_eq!(
+            (back[0].block, back[1].block),
+            (0, 0),
+            "no block column: block 0"
+        );
         assert_eq!(back[0].key().slug(), {
             let mut k = back[0].key();
             k.engine = String::new();
