@@ -104,6 +104,23 @@ pub fn mismatches(
 }
 
 /// Warns of a run without `meta.json` (its architecture cannot be checked).
+/// Whether `base` and `cur` are the two sides of one paired run: the baseline side and the
+/// candidate side, each naming the other.
+pub fn paired(base: &LoadedRun, cur: &LoadedRun) -> bool {
+    fn side(run: &LoadedRun) -> Option<&wow_records::meta::Paired> {
+        run.meta.as_ref().and_then(|m| m.paired.as_ref())
+    }
+    match (side(base), side(cur)) {
+        (Some(b), Some(c)) => {
+            b.role == "baseline"
+                && c.role == "candidate"
+                && b.with == cur.run_id()
+                && c.with == base.run_id()
+        }
+        _ => false,
+    }
+}
+
 pub fn meta_warning(run: &LoadedRun, role: &str) -> Option<String> {
     run.meta.is_none().then(|| {
         format!(

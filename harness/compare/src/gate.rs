@@ -80,6 +80,12 @@ pub fn compare(base: &[LoadedRun], cur: &LoadedRun, opts: &Options) -> Result<Co
         );
     }
 
+    let paired = base.len() == 1 && checks::paired(&base[0], cur);
+    if base.len() > 1 && cur.meta.as_ref().is_some_and(|m| m.paired.is_some()) {
+        warnings.push(
+            "the current run is one side of a paired run, but the baseline is several runs: compared as unpaired runs (give its baseline side alone to pair them)".into(),
+        );
+    }
     let keys: BTreeSet<&GroupKey> = pooled.groups.keys().chain(cur_groups.keys()).collect();
     let groups: Vec<GroupComparison> = keys
         .into_iter()
@@ -89,6 +95,7 @@ pub fn compare(base: &[LoadedRun], cur: &LoadedRun, opts: &Options) -> Result<Co
                 pooled.groups.get(key),
                 pooled.run_medians(key),
                 cur_groups.get(key),
+                paired,
                 opts,
             )
         })
@@ -189,6 +196,7 @@ mod tests {
             device: crate::verdict::HOST_DEVICE.into(),
             concurrency: 1,
             iteration: 0,
+            block: 0,
             phase: phase::COLD_START.into(),
             metric: metric.into(),
             value,

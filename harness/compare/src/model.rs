@@ -260,11 +260,13 @@ mod tests {
         let s = Side::of(&Samples {
             values: vec![],
             failed: 3,
+            ..Samples::default()
         });
         assert_eq!((s.n, s.failed, s.median, s.ci95_low), (0, 3, None, None));
         let s = Side::of(&Samples {
             values: vec![3.0, 1.0, 2.0],
             failed: 0,
+            ..Samples::default()
         });
         assert_eq!(
             (s.n, s.median, s.min, s.max),

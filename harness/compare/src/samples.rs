@@ -11,6 +11,8 @@ use crate::load::LoadedRun;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Samples {
     pub values: Vec<f64>,
+    /// The block of each value (0 outside paired runs).
+    pub blocks: Vec<u32>,
     pub failed: usize,
 }
 
@@ -25,6 +27,7 @@ pub fn groups(records: &[Record], metrics: &[String]) -> BTreeMap<GroupKey, Samp
         let g = out.entry(r.key()).or_default();
         if r.ok && r.value.is_finite() {
             g.values.push(r.value);
+            g.blocks.push(r.block);
         } else {
             g.failed += 1;
         }
@@ -51,6 +54,7 @@ impl Pooled {
                 }
                 let samples = pooled.groups.entry(key).or_default();
                 samples.values.extend(g.values);
+                samples.blocks.extend(g.blocks);
                 samples.failed += g.failed;
             }
         }

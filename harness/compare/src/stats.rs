@@ -16,6 +16,14 @@
 //! `ln(current median) − mean(ln m_i) ± t(k−1) · s · √(1 + 1/k)` over the k run medians `m_i`
 //! (`s` their standard deviation). The baseline's location is then the geometric mean of its run
 //! medians. With a run median of 0 the same is done on the plain scale.
+//!
+//! The two sides of a paired run (`wowbench run --baseline-executor`) were measured block by
+//! block in turn on one machine, so each block's two medians share that block's conditions.
+//! With at least [`PAIRED_MIN_BLOCKS`] blocks measured on both sides the interval is a paired t
+//! interval over blocks, on a log scale: with `r_b = ln(current median_b ÷ baseline median_b)`,
+//! `mean(r) ± t(k−1) · s(r) / √k` over the k blocks, turned back into percent. What the machine
+//! did during a block cancels in its ratio; what is left is the noise the interval must cover,
+//! measured, not assumed. With a block median of 0 the same is done on the differences.
 
 use serde::Serialize;
 use wow_records::stats::{mean_variance, median_in_place, percentile_sorted, t_975};
@@ -24,6 +32,8 @@ use wow_records::stats::{mean_variance, median_in_place, percentile_sorted, t_97
 pub const BOOTSTRAP_MIN_N: usize = 5;
 /// Smallest number of baseline runs for the between-runs interval.
 pub const BETWEEN_RUNS_MIN: usize = 3;
+/// Smallest number of blocks measured on both sides for the paired interval.
+pub const PAIRED_MIN_BLOCKS: usize = 3;
 /// Bootstrap work per group is capped at about this many drawn values (resamples × samples):
 /// groups of thousands of requests get fewer resamples, never fewer than [`MIN_RESAMPLES`].
 pub const MAX_DRAWS: usize = 40_000_000;
@@ -39,6 +49,8 @@ pub enum Method {
     WelchMeans,
     /// Prediction interval from the medians of several baseline runs.
     BetweenRuns,
+    /// Paired t interval over the blocks of a paired run.
+    PairedBlocks,
     /// Too few samples for any interval.
     None,
 }
@@ -49,6 +61,7 @@ impl Method {
             Method::BootstrapMedianRatio => "bootstrap",
             Method::WelchMeans => "welch",
             Method::BetweenRuns => "runs",
+            Method::PairedBlocks => "paired",
             Method::None => "-",
         }
     }
@@ -208,6 +221,59 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
     }
 }
 
+/// Each block's median of a group's values (`blocks[i]` is the block of `values[i]`).
+pub fn block_medians(values: &[f64], blocks: &[u32]) -> std::collections::BTreeMap<u32, f64> {
+    let mut by_block: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+    for (v, b) in values.iter().zip(blocks) {
+        by_block.entry(*b).or_default().push(*v);
+    }
+    by_block
+        .into_iter()
+        .map(|(b, mut v)| (b, median_in_place(&mut v)))
+        .collect()
+}
+
+/// The paired interval of a paired run's group from each side's block medians, over the blocks
+/// both sides measured; `None` with fewer than [`PAIRED_MIN_BLOCKS`] of them. `baseline` is the
+/// value the absolute interval is scaled by (the pooled baseline median).
+pub fn paired_blocks(
+    base: &std::collections::BTreeMap<u32, f64>,
+    cur: &std::collections::BTreeMap<u32, f64>,
+    baseline: f64,
+) -> Option<Interval> {
+    let pairs: Vec<(f64, f64)> = base
+        .iter()
+        .filter_map(|(b, mb)| cur.get(b).map(|mc| (*mb, *mc)))
+        .collect();
+    let k = pairs.len();
+    if k < PAIRED_MIN_BLOCKS {
+        return None;
+    }
+    let t = t_975(k - 1) / (k as f64).sqrt();
+    if pairs.iter().all(|(a, b)| *a > 0.0 && *b > 0.0) {
+        let logs: Vec<f64> = pairs.iter().map(|(a, b)| (b / a).ln()).collect();
+        let (mean, var) = mean_variance(&logs);
+        let half = t * var.sqrt();
+        let (lo, hi) = ((mean - half).exp() - 1.0, (mean + half).exp() - 1.0);
+        Some(Interval {
+            method: Method::PairedBlocks,
+            pct: Some((lo * 100.0, hi * 100.0)),
+            abs: (baseline * lo, baseline * hi),
+        })
+    } else {
+        let diffs: Vec<f64> = pairs.iter().map(|(a, b)| b - a).collect();
+        let (mean, var) = mean_variance(&diffs);
+        let half = t * var.sqrt();
+        let abs = (mean - half, mean + half);
+        let (base_mean, _) = mean_variance(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+        Some(Interval {
+            method: Method::PairedBlocks,
+            pct: (base_mean > 0.0).then(|| (abs.0 / base_mean * 100.0, abs.1 / base_mean * 100.0)),
+            abs,
+        })
+    }
+}
+
 /// Median of a resample (with replacement) of `src`, drawn into `buf`.
 fn resampled_median(src: &[f64], buf: &mut Vec<f64>, rng: &mut SplitMix64) -> f64 {
     buf.clear();
@@ -314,6 +380,40 @@ mod tests {
         // A zero median: the plain scale.
         let i = between_runs(&[0.0, 0.0, 0.0], 2.0);
         assert_eq!((i.pct, i.abs, i.side()), (None, (2.0, 2.0), Some(true)));
+    }
+
+    #[test]
+    fn paired_blocks_by_hand() {
+        use std::collections::BTreeMap;
+        // Blocks whose level swings by 2× while the current side stays 10% above the baseline:
+        // the swing cancels in each block's ratio.
+        let base: BTreeMap<u32, f64> = [(0, 100.0), (1, 200.0), (2, 100.0), (3, 150.0)].into();
+        let cur: BTreeMap<u32, f64> = [(0, 110.0), (1, 220.0), (2, 112.0), (3, 163.5)].into();
+        let i = paired_blocks(&base, &cur, 125.0).unwrap();
+        assert_eq!(i.method, Method::PairedBlocks);
+        // r = ln 1.1, ln 1.1, ln 1.12, ln 1.09; mean ± t(3)·s/2.
+        let r = [1.1f64.ln(), 1.1f64.ln(), 1.12f64.ln(), 1.09f64.ln()];
+        let (m, v) = mean_variance(&r);
+        let half = 3.182 * v.sqrt() / 2.0;
+        let (lo, hi) = i.pct.unwrap();
+        assert!((lo - ((m - half).exp() - 1.0) * 100.0).abs() < 1e-9);
+        assert!((hi - ((m + half).exp() - 1.0) * 100.0).abs() < 1e-9);
+        assert!(lo > 5.0 && hi < 15.0, "[{lo}, {hi}]");
+        assert_eq!(i.side(), Some(true));
+        // Unpaired, the same values show nothing: the swing swamps the 10%.
+        let flat = |m: &BTreeMap<u32, f64>| m.values().copied().collect::<Vec<_>>();
+        assert_eq!(welch(&flat(&base), &flat(&cur)).side(), None);
+        // Blocks only one side measured do not count; fewer than three in common: none.
+        let two: BTreeMap<u32, f64> = [(0, 110.0), (1, 220.0), (9, 1.0)].into();
+        assert!(paired_blocks(&base, &two, 125.0).is_none());
+        // Zero medians (an error count): differences instead of ratios.
+        let zeros: BTreeMap<u32, f64> = [(0, 0.0), (1, 0.0), (2, 0.0)].into();
+        let i = paired_blocks(&zeros, &zeros, 0.0).unwrap();
+        assert_eq!((i.abs, i.pct, i.side()), ((0.0, 0.0), None, None));
+        assert_eq!(
+            block_medians(&[1.0, 5.0, 3.0, 7.0], &[0, 0, 0, 1]),
+            [(0, 3.0), (1, 7.0)].into()
+        );
     }
 
     #[test]

@@ -246,12 +246,14 @@ pub fn detectable_change(
 }
 
 /// Compares one group: `base` pooled over the baseline runs (with each run's median in
-/// `run_medians`) against `cur`; either side may be missing.
+/// `run_medians`) against `cur`; either side may be missing. `paired`: the two sides of a paired
+/// run, whose blocks are compared pairwise.
 pub fn compare_group(
     key: &GroupKey,
     base: Option<&Samples>,
     run_medians: &[f64],
     cur: Option<&Samples>,
+    paired: bool,
     opts: &Options,
 ) -> GroupComparison {
     let mut g = GroupComparison {
@@ -304,8 +306,19 @@ pub fn compare_group(
     g.change_pct = change.pct;
     g.note = change_note(change.pct, base, cur);
 
+    let paired = paired
+        .then(|| {
+            stats::paired_blocks(
+                &stats::block_medians(&base.values, &base.blocks),
+                &stats::block_medians(&cur.values, &cur.blocks),
+                mb,
+            )
+        })
+        .flatten();
     let interval = if between_runs {
         Some(stats::between_runs(run_medians, mc))
+    } else if paired.is_some() {
+        paired
     } else {
         let seed = opts.seed ^ stats::fnv1a(&g.name);
         let draws = base.values.len() + cur.values.len();
@@ -532,6 +545,7 @@ mod tests {
         let s = |n: usize, failed: usize| Samples {
             values: vec![1.0; n],
             failed,
+            ..Samples::default()
         };
         assert_eq!(failures_verdict(&s(3, 0), &s(2, 1)), None);
         assert_eq!(
