@@ -126,6 +126,34 @@ impl ExperimentSpec {
         })
     }
 
+    /// The experiment's repetitions (1 for `soak`, which has none).
+    pub fn repetitions(&self) -> u32 {
+        match self {
+            ExperimentSpec::ColdStart(s) => s.repetitions,
+            ExperimentSpec::Memory(s) => s.repetitions,
+            ExperimentSpec::Throughput(s) => s.repetitions,
+            ExperimentSpec::Capacity(s) => s.repetitions,
+            ExperimentSpec::Realistic(s) => s.repetitions,
+            ExperimentSpec::Ladder(s) => s.repetitions,
+            ExperimentSpec::Soak(_) => 1,
+        }
+    }
+
+    /// Block `b` of `k` of a paired run: its share of the repetitions (and of the warm runs),
+    /// so that the `k` blocks together measure what the whole experiment would.
+    pub fn block(&self, b: u32, k: u32) -> ExperimentSpec {
+        let share = |n: u32| {
+            let n = n as u64;
+            ((n * (b as u64 + 1)) / k as u64 - (n * b as u64) / k as u64) as u32
+        };
+        let mut out = self.clone();
+        out.set_repetitions(share(self.repetitions()));
+        if let ExperimentSpec::ColdStart(s) = &mut out {
+            s.warm_runs = share(s.warm_runs);
+        }
+        out
+    }
+
     /// Applies the command line's `--repetitions`.
     pub fn set_repetitions(&mut self, n: u32) {
         match self {
@@ -420,12 +448,15 @@ impl Suite {
     }
 }
 
-/// The regression gate's suite: short, fixed and low-noise.
+/// The regression gate's suite: short and fixed, sized so that a 20% change of its headline
+/// groups shows in a paired run (`run --baseline-executor`, ten blocks where the repetitions
+/// allow), within about three minutes for both sides on a 2-core machine.
 fn ci_suite() -> Vec<ExperimentSpec> {
     vec![
         ExperimentSpec::ColdStart(ColdStartSpec {
             levels: vec![1, 4],
-            repetitions: 5,
+            // Three cold starts at 1 per block of a paired run.
+            repetitions: 30,
             workload: "noop".into(),
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
@@ -436,23 +467,26 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
-            repetitions: 3,
+            repetitions: 5,
             module_sizes: false,
             wasm_variants: vec![Series::Shared],
+            docker_variants: vec![Series::CreateStart],
             ..MemorySpec::default()
         }),
         ExperimentSpec::Throughput(ThroughputSpec {
             clients: vec![4],
-            mixes: vec!["io".into()],
+            // `hash` (CPU-bound, a headline) and `sleep` (the executor's concurrency).
+            mixes: vec!["cpu".into(), "io".into()],
             configs: vec![Config::Fair],
             docker_variants: vec![Series::CreateStart],
-            warmup_s: 1.0,
-            window_s: 5.0,
+            warmup_s: 0.5,
+            window_s: 2.5,
+            hash_target_ms: 20.0,
             repetitions: 3,
             ..ThroughputSpec::default()
         }),
         ExperimentSpec::Ladder(LadderSpec {
-            repetitions: 30,
+            repetitions: 20,
             workload: "noop".into(),
             docker_samples: 0,
         }),
@@ -471,6 +505,22 @@ mod tests {
             assert_eq!(ids, Experiment::SUITE.to_vec(), "{name}");
         }
         assert!(Suite::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn blocks_share_the_repetitions_and_warm_runs_out() {
+        let spec = ci_suite().remove(0);
+        let k = 7;
+        let blocks: Vec<ExperimentSpec> = (0..k).map(|b| spec.block(b, k)).collect();
+        let reps: u32 = blocks.iter().map(|b| b.repetitions()).sum();
+        assert_eq!(reps, spec.repetitions());
+        let warm = |s: &ExperimentSpec| match s {
+            ExperimentSpec::ColdStart(c) => c.warm_runs,
+            _ => unreachable!(),
+        };
+        assert_eq!(blocks.iter().map(warm).sum::<u32>(), warm(&spec));
+        let sizes: Vec<u32> = blocks.iter().map(|b| b.repetitions()).collect();
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
     }
 
     #[test]
