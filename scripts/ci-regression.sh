@@ -2,10 +2,14 @@
 # The regression gate of a CI job: runs the short `ci` suite on this machine and compares it with
 # a baseline run folder.
 #
-# Usage: scripts/ci-regression.sh BASELINE_DIR [OUT_DIR]
-#   BASELINE_DIR  a run folder, or a folder of run folders (three or more recommended: their
-#                 spread tells run-to-run drift from regressions), made on the same kind of
-#                 machine (same architecture and device profile), e.g. results/reference/ci-pi4
+# Usage: scripts/ci-regression.sh BASELINE [OUT_DIR]
+#   BASELINE      either the baseline build's executor (an executable: its `wowbench` or
+#                 `wow-runtime`, e.g. built from the base commit) — a paired run: the ci suite
+#                 measures it and this build's executor block by block in turn on this machine,
+#                 and compare pairs the two sides (the sensitive gate; see docs/regression-ci.md);
+#                 or a run folder, or a folder of run folders (three or more recommended: their
+#                 spread tells run-to-run drift from regressions), made earlier on the same kind
+#                 of machine (same architecture and device profile), e.g. results/reference/ci-pi4
 #   OUT_DIR       where the new run folder and the comparison go (default: results/ci under
 #                 the checkout, or under the deployed folder)
 #
@@ -20,6 +24,9 @@
 #   WOWBENCH_RUN_ARGS       extra arguments of `wowbench run`, e.g.
 #                           "--backends wasm --artifacts /opt/wowbench/artifacts --device pi3"
 #   WOWBENCH_COMPARE_ARGS   extra arguments of `wowbench compare`, e.g. "--threshold 15"
+#   WOWBENCH_BASELINE_PROXY in a paired run, the baseline build's static action proxy
+#                           (wow-proxy, musl) for its containers; default: both sides run this
+#                           build's proxy, and Docker's groups then compare it with itself
 #   GITHUB_STEP_SUMMARY     when set (GitHub Actions), the Markdown comparison is appended to it
 #
 # Output: OUT_DIR/<run>/ (the run folder), OUT_DIR/compare-<run>/ (summary.md, comparison.md,
@@ -54,8 +61,12 @@ OUT=${2:-$ROOT/results/ci}
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-if [[ ! -d $BASELINE ]]; then
-    printf 'error: baseline %s is not a folder\n' "$BASELINE" >&2
+PAIRED=0
+if [[ -f $BASELINE && -x $BASELINE ]]; then
+    PAIRED=1
+    BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+elif [[ ! -d $BASELINE ]]; then
+    printf 'error: baseline %s is neither a folder of runs nor an executor\n' "$BASELINE" >&2
     exit 2
 fi
 
@@ -85,7 +96,15 @@ mkdir -p "$OUT"
 log=$(mktemp "${TMPDIR:-/tmp}/wowbench-ci-run.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
-say "running the ci suite into $OUT"
+if [[ $PAIRED -eq 1 ]]; then
+    say "running the ci suite into $OUT, paired with the baseline executor $BASELINE"
+    RUN_ARGS+=(--baseline-executor "$BASELINE")
+    if [[ -n ${WOWBENCH_BASELINE_PROXY:-} ]]; then
+        RUN_ARGS+=(--baseline-proxy "$WOWBENCH_BASELINE_PROXY")
+    fi
+else
+    say "running the ci suite into $OUT"
+fi
 t0=$SECONDS
 # Progress goes to stderr; stdout is kept to find the run folder (its last line).
 if ! "$BIN" run ci --out "$OUT" --quiet "${RUN_ARGS[@]}" | tee "$log"; then
@@ -98,6 +117,10 @@ if [[ -z $RUN_DIR || ! -f $RUN_DIR/records.csv ]]; then
     exit 3
 fi
 say "run folder $RUN_DIR ($((SECONDS - t0)) s)"
+if [[ $PAIRED -eq 1 ]]; then
+    # The paired run's other side, written beside it.
+    BASELINE=$RUN_DIR-baseline
+fi
 
 CMP_DIR=$OUT/compare-$(basename "$RUN_DIR")
 SUMMARY=$CMP_DIR/summary.md

@@ -34,8 +34,9 @@ pub struct Ctx {
     /// An executor already running at this URL instead of one started per series.
     pub wasm_url: Option<String>,
     pub client: ActionClient,
-    /// Measured at the start of the run and recorded in `meta.json`.
-    pub calibration: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// Measured at the start of the run and recorded in `meta.json`; shared by both sides of a
+    /// paired run, so that both run the same work (e.g. `hash`'s calibrated iterations).
+    pub calibration: Arc<Mutex<BTreeMap<String, serde_json::Value>>>,
     pub notes: Mutex<Vec<String>>,
     /// The backends this run has started and not yet released (stopped at the end).
     pub live: Mutex<Vec<Arc<AnyBackend>>>,
@@ -44,9 +45,44 @@ pub struct Ctx {
     pub engine_pass: AtomicBool,
     /// Series this run cannot make, with why (noted once at the start, then left out).
     pub unavailable: BTreeMap<Series, String>,
+    /// The executor program this side runs instead of the default (`wow-runtime` or
+    /// `wowbench`): the baseline side of a paired run.
+    pub executor: Option<PathBuf>,
+    /// The static action proxy this side's Docker image holds instead of the built one: the
+    /// baseline side of a paired run given another build's proxy.
+    pub proxy: Option<PathBuf>,
+    /// Executors started so far: each gets a work folder (and artifact cache) of its own.
+    pub executors_started: std::sync::atomic::AtomicUsize,
 }
 
 impl Ctx {
+    /// The baseline side of a paired run: this side's settings and calibration, with its own
+    /// records (`rec`, in its own run folder) and executor program.
+    pub fn baseline_side(&self, rec: Recorder, executor: PathBuf, proxy: Option<PathBuf>) -> Ctx {
+        Ctx {
+            work_dir: rec.dir.path.join("work"),
+            rec,
+            artifacts: self.artifacts.clone(),
+            native_target: self.native_target.clone(),
+            device: self.device.clone(),
+            cgroup: self.cgroup.clone(),
+            backends: self.backends.clone(),
+            variants: self.variants.clone(),
+            workloads: self.workloads.clone(),
+            docker_host: self.docker_host.clone(),
+            wasm_url: self.wasm_url.clone(),
+            client: self.client.clone(),
+            calibration: self.calibration.clone(),
+            notes: Default::default(),
+            live: Default::default(),
+            engine_pass: Default::default(),
+            unavailable: self.unavailable.clone(),
+            executor: Some(executor),
+            proxy,
+            executors_started: Default::default(),
+        }
+    }
+
     /// Whether the current pass runs `kind`'s series: the first pass runs every backend asked
     /// for, each later engine's pass only the Wasm side.
     pub fn wants(&self, kind: BackendKind) -> bool {
@@ -138,12 +174,12 @@ impl Ctx {
 
     /// Starts a Wasm backend (its own executor process, in the device's cgroup) for a series.
     pub async fn wasm(&self, variant: &str, executor_args: &[&str]) -> Result<Arc<AnyBackend>> {
-        let dir = self
-            .work_dir
-            .join(format!("executor-{}", self.live.lock().unwrap().len()));
+        let n = self.executors_started.fetch_add(1, Ordering::Relaxed);
+        let dir = self.work_dir.join(format!("executor-{n}"));
         let opts = WasmOptions {
             variant: variant.to_string(),
             url: self.wasm_url.clone(),
+            program: self.executor.clone(),
             executor_args: executor_args_for(self.engine(), executor_args),
             work_dir: dir,
             cgroup_procs: self
@@ -178,6 +214,7 @@ impl Ctx {
             run_id: self.rec.run_id.clone(),
             proxy_concurrency,
             cgroup_parent: self.cgroup.as_ref().map(|c| c.docker_parent.clone()),
+            proxy_binary: self.proxy.clone(),
             ready_timeout: if self.device.cpus.is_some() {
                 DEVICE_READY_TIMEOUT
             } else {
@@ -216,6 +253,17 @@ impl Ctx {
         let all: Vec<_> = self.live.lock().unwrap().drain(..).collect();
         for b in all {
             stop(&b).await;
+        }
+    }
+
+    /// The `wowbench` binary that runs this side's in-process ladder: the side's executor when it
+    /// is a `wowbench` binary, this one when the side runs the default executor, else none (a
+    /// bare `wow-runtime` has no ladder).
+    pub fn ladder_program(&self) -> Result<Option<PathBuf>> {
+        match &self.executor {
+            None => crate::experiments::ladder::ladder_program().map(Some),
+            Some(p) if p.file_name().is_some_and(|n| n == "wowbench") => Ok(Some(p.clone())),
+            Some(_) => Ok(None),
         }
     }
 

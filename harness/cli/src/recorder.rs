@@ -129,6 +129,8 @@ pub struct Recorder {
     quiet: bool,
     /// The Wasm engine of the executor(s) the current pass runs (one engine per pass).
     engine: Mutex<Engine>,
+    /// The block of a paired run being measured (0 otherwise): written on every row.
+    block: std::sync::atomic::AtomicU32,
 }
 
 impl Recorder {
@@ -140,6 +142,11 @@ impl Recorder {
     /// The engine of the current pass.
     pub fn engine(&self) -> Engine {
         *self.engine.lock().unwrap()
+    }
+
+    /// Starts block `b` of a paired run: the rows from here on carry it.
+    pub fn set_block(&self, b: u32) {
+        self.block.store(b, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The group of a measurement of series `s` in this run, under the current engine.
@@ -169,7 +176,16 @@ impl Recorder {
             cancel,
             quiet,
             engine: Mutex::new(Engine::REFERENCE),
+            block: Default::default(),
         })
+    }
+
+    /// A recorder for another run folder written at the same time (the baseline side of a
+    /// paired run): same device, cancellation and display.
+    pub fn beside(&self, run_id: &str, dir: RunDir) -> Result<Recorder> {
+        let mut r = Recorder::new(run_id, &self.device, dir, self.cancel.clone(), self.quiet)?;
+        r.progress = self.progress.clone();
+        Ok(r)
     }
 
     /// One successful measurement.
@@ -234,6 +250,7 @@ impl Recorder {
             device: key.device,
             concurrency,
             iteration,
+            block: self.block.load(std::sync::atomic::Ordering::Relaxed),
             phase: key.phase,
             metric: key.metric,
             value,

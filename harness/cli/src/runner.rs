@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wow_artifacts::BuildOptions;
-use wow_records::meta::{Meta, RunStatus, now_rfc3339};
+use wow_records::meta::{Meta, Paired, RunStatus, now_rfc3339};
 use wow_records::run_dir::new_run_id;
 use wow_records::{Engine, RunDir, Series};
 
@@ -43,6 +43,13 @@ pub struct RunOptions {
     pub quiet: bool,
     /// The command line, for `meta.json`.
     pub command: Vec<String>,
+    /// A paired run: this executor program (another build's `wow-runtime` or `wowbench`) is
+    /// measured block by block in turn with this build's, into a second run folder
+    /// `<run-id>-baseline` beside the run's; `wowbench compare` pairs the two.
+    pub baseline_executor: Option<PathBuf>,
+    /// In a paired run, the baseline build's static action proxy for its Docker side (`None`:
+    /// both sides' containers run this build's proxy).
+    pub baseline_proxy: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -66,6 +73,8 @@ impl RunOptions {
             artifacts: None,
             quiet: false,
             command: std::env::args().collect(),
+            baseline_executor: None,
+            baseline_proxy: None,
         }
     }
 }
@@ -82,9 +91,19 @@ pub enum DockerEngine {
     Dedicated,
 }
 
+/// The most blocks an experiment is split into in a paired run (one per repetition up to it).
+pub const PAIRED_BLOCKS_MAX: u32 = 10;
+
+/// The baseline side's run folder of a paired run whose own folder is `run_id`.
+pub fn baseline_run_id(run_id: &str) -> String {
+    format!("{run_id}-baseline")
+}
+
 /// What a run left behind.
 pub struct RunOutcome {
     pub dir: RunDir,
+    /// The baseline side's folder of a paired run.
+    pub baseline: Option<RunDir>,
     pub status: RunStatus,
     pub failures: Vec<String>,
 }
@@ -96,6 +115,16 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         .clone()
         .unwrap_or_else(|| new_run_id(&opts.suite.name));
     check_writable(&opts.out)?;
+    if let Some(p) = &opts.baseline_executor {
+        check_baseline_executor(p, &opts)?;
+    }
+    match &opts.baseline_proxy {
+        Some(_) if opts.baseline_executor.is_none() => {
+            bail!("--baseline-proxy belongs to a paired run: give --baseline-executor too")
+        }
+        Some(p) if !p.is_file() => bail!("--baseline-proxy {}: no such file", p.display()),
+        _ => {}
+    }
     let profile = device::profile(&opts.device)?;
     let engines = run_engines_of(&opts)?;
     let workloads_ok = opts
@@ -240,6 +269,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         calibration: serde_json::Value::Null,
         experiments_done: vec![],
         notes: vec![],
+        paired: None,
     };
     meta.write(&dir.meta_path())?;
 
@@ -261,6 +291,50 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         work_dir: dir.path.join("work"),
         engine_pass: Default::default(),
         unavailable,
+        executor: None,
+        proxy: None,
+        executors_started: Default::default(),
+    };
+    // A paired run's other side: its own folder, records and executor, the same everything else.
+    let mut baseline = match &opts.baseline_executor {
+        None => None,
+        Some(program) => {
+            let id = baseline_run_id(&run_id);
+            let bdir = RunDir::create(&opts.out, &id)?;
+            let side = ctx.baseline_side(
+                ctx.rec.beside(&id, bdir.clone())?,
+                program.clone(),
+                opts.baseline_proxy.clone(),
+            );
+            let mut bmeta = meta.clone();
+            bmeta.run_id = id.clone();
+            bmeta.paired = Some(Paired {
+                role: "baseline".into(),
+                with: run_id.clone(),
+                blocks: PAIRED_BLOCKS_MAX,
+                executor: program.display().to_string(),
+                proxy: opts
+                    .baseline_proxy
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            });
+            meta.paired = Some(Paired {
+                role: "candidate".into(),
+                with: id,
+                blocks: PAIRED_BLOCKS_MAX,
+                executor: crate::backend::wasm::executor_command()
+                    .map(|(p, a)| {
+                        format!("{} {}", p.display(), a.join(" "))
+                            .trim()
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
+                proxy: None,
+            });
+            bmeta.write(&bdir.meta_path())?;
+            meta.write(&dir.meta_path())?;
+            Some((side, bdir, bmeta))
+        }
     };
     for (series, why) in &ctx.unavailable {
         ctx.note(format!("series {series} skipped: {why:#}"));
@@ -300,7 +374,10 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
                 .unwrap_or_default()
         };
         let ooms_before = ooms();
-        let r = run_engines(&ctx, spec, &engines).await;
+        let r = match &baseline {
+            None => run_engines(&ctx, spec, &engines).await,
+            Some((side, ..)) => run_paired(&ctx, side, spec, &engines).await,
+        };
         if watch.is_some() {
             // The sampler's last look may predate the experiment's end by a quarter second.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -315,7 +392,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
             }
         }
         match r {
-            Ok(()) => meta.experiments_done.push(spec.id().to_string()),
+            Ok(()) => {
+                meta.experiments_done.push(spec.id().to_string());
+                if let Some((_, _, bmeta)) = &mut baseline {
+                    bmeta.experiments_done.push(spec.id().to_string());
+                }
+            }
             Err(e) if e.is::<Interrupted>() || cancel.is_cancelled() => {
                 interrupted = true;
                 break;
@@ -329,8 +411,16 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         meta.calibration = serde_json::to_value(&*ctx.calibration.lock().unwrap())?;
         meta.notes = ctx.notes.lock().unwrap().clone();
         meta.write(&dir.meta_path())?;
+        if let Some((side, bdir, bmeta)) = &mut baseline {
+            bmeta.calibration = meta.calibration.clone();
+            bmeta.notes = side.notes.lock().unwrap().clone();
+            bmeta.write(&bdir.meta_path())?;
+        }
     }
     ctx.release_all().await;
+    if let Some((side, ..)) = &baseline {
+        side.release_all().await;
+    }
     let seen = watch.map(|w| w.finish());
     if let Some(d) = dedicated {
         tokio::task::spawn_blocking(move || d.stop()).await.ok();
@@ -390,14 +480,28 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     meta.notes = ctx.notes.lock().unwrap().clone();
     meta.write(&dir.meta_path())?;
     dir.write_summary()?;
-    // The executors' artifact caches are scratch; their logs stay.
-    if let Ok(entries) = std::fs::read_dir(dir.path.join("work")) {
-        for e in entries.flatten() {
-            let _ = std::fs::remove_dir_all(e.path().join("cache"));
+    let baseline_dir = match baseline {
+        None => None,
+        Some((side, bdir, mut bmeta)) => {
+            side.rec.checkpoint()?;
+            let paired = bmeta.paired.take();
+            bmeta = Meta {
+                run_id: bmeta.run_id,
+                experiments_done: bmeta.experiments_done,
+                notes: side.notes.lock().unwrap().clone(),
+                paired,
+                ..meta.clone()
+            };
+            bmeta.write(&bdir.meta_path())?;
+            bdir.write_summary()?;
+            remove_caches(&bdir);
+            Some(bdir)
         }
-    }
+    };
+    remove_caches(&dir);
     Ok(RunOutcome {
         dir,
+        baseline: baseline_dir,
         status: meta.status,
         failures,
     })
@@ -462,6 +566,67 @@ async fn start_dedicated(
         .await
         .context("the dedicated engine cannot run a container")?;
     Ok((engine, info))
+}
+
+/// The executors' artifact caches are scratch; their logs stay.
+fn remove_caches(dir: &RunDir) {
+    if let Ok(entries) = std::fs::read_dir(dir.path.join("work")) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir_all(e.path().join("cache"));
+        }
+    }
+}
+
+/// A paired run needs an executor program to start (not one at a URL) and a Wasm side.
+fn check_baseline_executor(program: &std::path::Path, opts: &RunOptions) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(program).with_context(|| {
+        format!(
+            "--baseline-executor {}: no such file (give another build's wow-runtime or wowbench)",
+            program.display()
+        )
+    })?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        bail!(
+            "--baseline-executor {}: not an executable file",
+            program.display()
+        );
+    }
+    if opts.wasm_url.is_some() {
+        bail!(
+            "--baseline-executor starts both sides' executors; it cannot be used with --wasm-url"
+        );
+    }
+    if !opts.backends.contains(&BackendKind::Wasm) {
+        bail!("--baseline-executor compares executors: the Wasm backend must be measured");
+    }
+    Ok(())
+}
+
+/// Runs one experiment of a paired run: split into blocks (one per repetition, at most
+/// [`PAIRED_BLOCKS_MAX`]), each block measured on both sides in turn — the baseline first in
+/// even blocks, this build first in odd ones — so that a slow spell of the machine falls on both
+/// sides alike instead of on whichever ran during it. Every row carries its block.
+async fn run_paired(
+    this: &Ctx,
+    baseline: &Ctx,
+    spec: &ExperimentSpec,
+    engines: &[Engine],
+) -> Result<()> {
+    let k = spec.repetitions().clamp(1, PAIRED_BLOCKS_MAX);
+    for b in 0..k {
+        let block = spec.block(b, k);
+        let sides = if b % 2 == 0 {
+            [baseline, this]
+        } else {
+            [this, baseline]
+        };
+        for side in sides {
+            side.rec.set_block(b);
+            run_engines(side, &block, engines).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Fails before anything runs if results cannot be written there.

@@ -104,6 +104,9 @@ async fn sweep_now(s: &Sweep, signal: &str) {
             crate::backend::docker::connect_engine(s.docker_host.as_deref()).await
         {
             let _ = crate::backend::docker::sweep_run(&engine, &s.run_id).await;
+            // A paired run's baseline side labels its containers with its own run id.
+            let baseline = crate::runner::baseline_run_id(&s.run_id);
+            let _ = crate::backend::docker::sweep_run(&engine, &baseline).await;
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(20), docker).await;

@@ -647,6 +647,7 @@ async fn docker_reference_executor(run_id: &str) -> (WasmBackend, PathBuf) {
         &WasmOptions {
             variant: "compile".into(),
             url: None,
+            program: None,
             executor_args: vec![],
             work_dir: work_dir.clone(),
             cgroup_procs: vec![],

@@ -24,6 +24,9 @@ pub struct WasmOptions {
     pub variant: String,
     /// An executor already running at this URL; `None` starts one.
     pub url: Option<String>,
+    /// The program a started executor runs (a `wow-runtime` or `wowbench` binary); `None`: the
+    /// default of [`executor_command`].
+    pub program: Option<PathBuf>,
     /// Extra command-line flags for a started executor (`--concurrency 3`, …).
     pub executor_args: Vec<String>,
     /// Where a started executor writes its logs and artifact cache.
@@ -41,8 +44,16 @@ pub struct ExecutorProcess {
 
 impl ExecutorProcess {
     /// Starts the executor on a free loopback port and waits for it to listen.
-    pub async fn start(args: &[String], work_dir: &Path, cgroup_procs: &[PathBuf]) -> Result<Self> {
-        let (program, argv) = executor_command()?;
+    pub async fn start(
+        program: Option<&Path>,
+        args: &[String],
+        work_dir: &Path,
+        cgroup_procs: &[PathBuf],
+    ) -> Result<Self> {
+        let (program, argv) = match program {
+            Some(p) => executor_program(p.to_path_buf()),
+            None => executor_command()?,
+        };
         let mut command = tokio::process::Command::new(program);
         command.args(argv);
         Self::start_command(
@@ -156,16 +167,21 @@ pub fn die_with_parent(command: &mut tokio::process::Command) {
     }
 }
 
+/// How to serve the executor with `program`: a `wowbench` binary through its `executor`
+/// subcommand, anything else (`wow-runtime`, a wrapper script) as it is.
+pub(crate) fn executor_program(program: PathBuf) -> (PathBuf, Vec<String>) {
+    if program.file_name().is_some_and(|n| n == "wowbench") {
+        (program, vec!["executor".into()])
+    } else {
+        (program, vec![])
+    }
+}
+
 /// The program that serves the executor: `$WOWBENCH_EXECUTOR`, else this `wowbench` binary's
 /// `executor` subcommand, else a `wow-runtime` or `wowbench` binary beside the current one.
 pub(crate) fn executor_command() -> Result<(PathBuf, Vec<String>)> {
     if let Some(p) = std::env::var_os("WOWBENCH_EXECUTOR") {
-        let p = PathBuf::from(p);
-        return Ok(if p.file_name().is_some_and(|n| n == "wowbench") {
-            (p, vec!["executor".into()])
-        } else {
-            (p, vec![])
-        });
+        return Ok(executor_program(PathBuf::from(p)));
     }
     let exe = std::env::current_exe().context("cannot locate the running binary")?;
     if exe.file_name().is_some_and(|n| n == "wowbench") {
@@ -200,9 +216,13 @@ impl WasmBackend {
         let (url, process) = match &opts.url {
             Some(url) => (url.trim_end_matches('/').to_string(), None),
             None => {
-                let p =
-                    ExecutorProcess::start(&opts.executor_args, &opts.work_dir, &opts.cgroup_procs)
-                        .await?;
+                let p = ExecutorProcess::start(
+                    opts.program.as_deref(),
+                    &opts.executor_args,
+                    &opts.work_dir,
+                    &opts.cgroup_procs,
+                )
+                .await?;
                 (p.url.clone(), Some(p))
             }
         };

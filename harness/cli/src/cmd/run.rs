@@ -65,6 +65,15 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// A paired run: measure this executor (another build's `wow-runtime` or `wowbench`) block
+    /// by block in turn with this build's, into a second run folder `<run-id>-baseline`, for
+    /// `wowbench compare <run>-baseline <run>` (see docs/regression-ci.md).
+    #[arg(long)]
+    pub baseline_executor: Option<PathBuf>,
+    /// In a paired run, the baseline build's static action proxy (`wow-proxy`, musl) for the
+    /// baseline side's containers (default: both sides run this build's proxy).
+    #[arg(long, requires = "baseline_executor")]
+    pub baseline_proxy: Option<PathBuf>,
 }
 
 /// Turns the targets into one suite.
@@ -131,6 +140,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     opts.wasm_url = args.wasm_url;
     opts.artifacts = args.artifacts;
     opts.quiet = args.quiet;
+    opts.baseline_executor = args.baseline_executor;
+    opts.baseline_proxy = args.baseline_proxy;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -141,6 +152,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         eprintln!("warning: the report could not be written: {e:#}");
     }
     super::report::print_headlines(&outcome.dir.path);
+    if let Some(b) = &outcome.baseline {
+        eprintln!(
+            "the baseline executor's side of this paired run: {} (compare it: wowbench compare {} {})",
+            b.path.display(),
+            b.path.display(),
+            outcome.dir.path.display()
+        );
+    }
     for f in &outcome.failures {
         eprintln!("error: {f}");
     }

@@ -42,7 +42,14 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
             Config::Default,
             &workload,
         );
-        run_child(ctx, &s, &workload, spec.repetitions, &bar).await?;
+        match ctx.ladder_program()? {
+            Some(program) => {
+                run_child(ctx, &program, &s, &workload, spec.repetitions, &bar).await?
+            }
+            None => ctx.note(
+                "ladder: this side's executor is not a wowbench binary, which alone runs the in-process ladder: its Wasm steps are not measured",
+            ),
+        }
     }
     if docker {
         let b = ctx.docker(Series::CreateStart.as_str(), 1).await?;
@@ -82,13 +89,13 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
 /// Runs the pass engine's ladder in a child process and records each step it prints.
 async fn run_child(
     ctx: &Ctx,
+    program: &std::path::Path,
     s: &SeriesKey,
     workload: &str,
     repetitions: u32,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let program = ladder_program()?;
-    let mut command = tokio::process::Command::new(&program);
+    let mut command = tokio::process::Command::new(program);
     command
         .arg("executor-ladder")
         .args(["--engine", ctx.engine().as_str()])
