@@ -76,6 +76,9 @@ pub struct Interval {
     /// Of the absolute change (current − baseline), in the group's unit: of the medians for the
     /// bootstrap, of the means for Welch.
     pub abs: (f64, f64),
+    /// The interval's own estimate of current ÷ baseline, where it has one that the pooled
+    /// medians would not give: a paired run's geometric mean of its block ratios.
+    pub ratio: Option<f64>,
 }
 
 impl Interval {
@@ -146,6 +149,7 @@ pub fn bootstrap_median_ratio(base: &[f64], cur: &[f64], resamples: usize, seed:
         method: Method::BootstrapMedianRatio,
         pct,
         abs,
+        ratio: None,
     }
 }
 
@@ -175,6 +179,7 @@ pub fn welch(base: &[f64], cur: &[f64]) -> Interval {
         method: Method::WelchMeans,
         pct,
         abs,
+        ratio: None,
     }
 }
 
@@ -207,6 +212,7 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
             method: Method::BetweenRuns,
             pct: Some((lo * 100.0, hi * 100.0)),
             abs: (g * lo, g * hi),
+            ratio: None,
         }
     } else {
         let (mean, var) = mean_variance(run_medians);
@@ -217,6 +223,7 @@ pub fn between_runs(run_medians: &[f64], current: f64) -> Interval {
             method: Method::BetweenRuns,
             pct: (mean > 0.0).then(|| (abs.0 / mean * 100.0, abs.1 / mean * 100.0)),
             abs,
+            ratio: None,
         }
     }
 }
@@ -259,6 +266,7 @@ pub fn paired_blocks(
             method: Method::PairedBlocks,
             pct: Some((lo * 100.0, hi * 100.0)),
             abs: (baseline * lo, baseline * hi),
+            ratio: Some(mean.exp()),
         })
     } else {
         let diffs: Vec<f64> = pairs.iter().map(|(a, b)| b - a).collect();
@@ -270,6 +278,7 @@ pub fn paired_blocks(
             method: Method::PairedBlocks,
             pct: (base_mean > 0.0).then(|| (abs.0 / base_mean * 100.0, abs.1 / base_mean * 100.0)),
             abs,
+            ratio: None,
         })
     }
 }
@@ -399,6 +408,10 @@ mod tests {
         assert!((lo - ((m - half).exp() - 1.0) * 100.0).abs() < 1e-9);
         assert!((hi - ((m + half).exp() - 1.0) * 100.0).abs() < 1e-9);
         assert!(lo > 5.0 && hi < 15.0, "[{lo}, {hi}]");
+        assert!(
+            (i.ratio.unwrap() - m.exp()).abs() < 1e-12,
+            "the geometric mean ratio"
+        );
         assert_eq!(i.side(), Some(true));
         // Unpaired, the same values show nothing: the swing swamps the 10%.
         let flat = |m: &BTreeMap<u32, f64>| m.values().copied().collect::<Vec<_>>();

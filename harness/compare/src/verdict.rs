@@ -298,14 +298,6 @@ pub fn compare_group(
     } else {
         g.baseline.as_ref().and_then(|s| s.median).expect("n > 0")
     };
-    let mc = g.current.as_ref().and_then(|s| s.median).expect("n > 0");
-    let change = Change::new(mb, mc);
-    g.baseline_value = Some(mb);
-    g.current_value = Some(mc);
-    g.change_abs = Some(mc - mb);
-    g.change_pct = change.pct;
-    g.note = change_note(change.pct, base, cur);
-
     let paired = paired
         .then(|| {
             stats::paired_blocks(
@@ -315,6 +307,19 @@ pub fn compare_group(
             )
         })
         .flatten();
+    // A paired run's change is its own estimate, the geometric mean of the block ratios (the
+    // one its interval is about); otherwise the pooled medians'.
+    let mc = match paired.as_ref().and_then(|i| i.ratio) {
+        Some(r) if !between_runs => mb * r,
+        _ => g.current.as_ref().and_then(|s| s.median).expect("n > 0"),
+    };
+    let change = Change::new(mb, mc);
+    g.baseline_value = Some(mb);
+    g.current_value = Some(mc);
+    g.change_abs = Some(mc - mb);
+    g.change_pct = change.pct;
+    g.note = change_note(change.pct, base, cur);
+
     let interval = if between_runs {
         Some(stats::between_runs(run_medians, mc))
     } else if paired.is_some() {
@@ -361,6 +366,7 @@ mod tests {
             method: Method::BootstrapMedianRatio,
             pct: Some((lo, hi)),
             abs: (lo, hi),
+            ratio: None,
         }
     }
 
@@ -533,6 +539,7 @@ mod tests {
             method: Method::BootstrapMedianRatio,
             pct: None,
             abs: (1.0, 3.0),
+            ratio: None,
         };
         assert_eq!(
             judged(Direction::LowerIsBetter, COUNT, 0.0, 2.0, ci),
