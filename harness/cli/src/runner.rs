@@ -92,7 +92,7 @@ pub enum DockerEngine {
 }
 
 /// The most blocks an experiment is split into in a paired run (one per repetition up to it).
-pub const PAIRED_BLOCKS_MAX: u32 = 10;
+pub const PAIRED_BLOCKS_MAX: u32 = 100;
 
 /// The baseline side's run folder of a paired run whose own folder is `run_id`.
 pub fn baseline_run_id(run_id: &str) -> String {
@@ -273,6 +273,19 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     };
     meta.write(&dir.meta_path())?;
 
+    // A paired run's executors each run from a private copy of their program (see
+    // `private_copy`), the baseline's and this build's alike.
+    let work = dir.path.join("work").join("bin");
+    let (candidate_executor, baseline_program) = match &opts.baseline_executor {
+        None => (None, None),
+        Some(program) => {
+            let (own, _) = crate::backend::wasm::executor_command()?;
+            (
+                Some(private_copy(&own, &work.join("candidate"))?),
+                Some(private_copy(program, &work.join("baseline"))?),
+            )
+        }
+    };
     let ctx = Ctx {
         rec,
         artifacts,
@@ -291,9 +304,10 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         work_dir: dir.path.join("work"),
         engine_pass: Default::default(),
         unavailable,
-        executor: None,
+        executor: candidate_executor,
         proxy: None,
         executors_started: Default::default(),
+        ceiling_measured: Default::default(),
     };
     // A paired run's other side: its own folder, records and executor, the same everything else.
     let mut baseline = match &opts.baseline_executor {
@@ -303,7 +317,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
             let bdir = RunDir::create(&opts.out, &id)?;
             let side = ctx.baseline_side(
                 ctx.rec.beside(&id, bdir.clone())?,
-                program.clone(),
+                baseline_program.clone().unwrap_or_else(|| program.clone()),
                 opts.baseline_proxy.clone(),
             );
             let mut bmeta = meta.clone();
@@ -568,13 +582,45 @@ async fn start_dedicated(
     Ok((engine, info))
 }
 
-/// The executors' artifact caches are scratch; their logs stay.
+/// The executors' artifact caches (and a paired run's copies of the executors) are scratch;
+/// their logs stay.
 fn remove_caches(dir: &RunDir) {
+    let _ = std::fs::remove_dir_all(dir.path.join("work").join("bin"));
     if let Ok(entries) = std::fs::read_dir(dir.path.join("work")) {
         for e in entries.flatten() {
             let _ = std::fs::remove_dir_all(e.path().join("cache"));
         }
     }
+}
+
+/// A copy of an executor program in `dir`, for one side of a paired run. An executor started
+/// from the harness's own binary file shares that file's cached, mapped code pages with the
+/// harness: measured here, it showed a PSS 19% lower and cold starts 18% faster than the same
+/// build started from another file, a difference that is no regression. Each side therefore
+/// runs a file of its own. A script (`#!`, e.g. a wrapper that sets the environment) is kept
+/// as it is.
+fn private_copy(program: &std::path::Path, dir: &std::path::Path) -> Result<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    let n = std::fs::File::open(program)
+        .and_then(|mut f| f.read(&mut head))
+        .with_context(|| format!("cannot read the executor {}", program.display()))?;
+    if n == 2 && &head == b"#!" {
+        return Ok(program.to_path_buf());
+    }
+    std::fs::create_dir_all(dir)?;
+    let name = program
+        .file_name()
+        .with_context(|| format!("{} names no file", program.display()))?;
+    let copy = dir.join(name);
+    std::fs::copy(program, &copy).with_context(|| {
+        format!(
+            "cannot copy the executor {} to {}",
+            program.display(),
+            copy.display()
+        )
+    })?;
+    Ok(copy)
 }
 
 /// A paired run needs an executor program to start (not one at a URL) and a Wasm side.
