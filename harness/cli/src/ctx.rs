@@ -53,6 +53,8 @@ pub struct Ctx {
     pub proxy: Option<PathBuf>,
     /// Executors started so far: each gets a work folder (and artifact cache) of its own.
     pub executors_started: std::sync::atomic::AtomicUsize,
+    /// Whether this side has measured the load generator's ceiling (once per run is enough).
+    pub ceiling_measured: AtomicBool,
 }
 
 impl Ctx {
@@ -80,6 +82,7 @@ impl Ctx {
             executor: Some(executor),
             proxy,
             executors_started: Default::default(),
+            ceiling_measured: Default::default(),
         }
     }
 

@@ -65,7 +65,13 @@ pub fn is_cpu(seed: u64, share: f64, client: usize, seq: u64) -> bool {
 }
 
 pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
-    measure_ceiling(ctx).await?;
+    // Once per run (and per side of a paired run): it measures the client, not a backend.
+    if !ctx
+        .ceiling_measured
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        measure_ceiling(ctx).await?;
+    }
     let needs_hash = spec.mixes.iter().any(|m| m != "io");
     let iterations = if needs_hash {
         ctx.hash_iterations(spec.hash_target_ms)?
@@ -78,7 +84,7 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
     codes.insert("hash".to_string(), ctx.code("hash")?);
     codes.insert("sleep".to_string(), ctx.code("sleep")?);
 
-    let series = ctx.series(&[default_variant(BackendKind::Wasm)], &spec.docker_variants);
+    let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let total = (spec.configs.len() * spec.mixes.len() * series.len() * spec.clients.len()) as u64
         * spec.repetitions as u64;
     let bar = ctx.rec.bar(total, Experiment::Throughput.as_str());
