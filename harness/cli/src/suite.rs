@@ -261,7 +261,9 @@ pub struct ThroughputSpec {
     /// `paper` (≤ 4 sandboxes, limit 10 mixed / 3 otherwise, Docker proxy one run at a time)
     /// and/or `fair` (Docker's proxy gets the same concurrency as the Wasm sandbox).
     pub configs: Vec<Config>,
-    /// Docker's series (Wasm runs `precompiled`).
+    /// Wasm's series: `precompiled`, or none (a Docker-only experiment).
+    pub wasm_variants: Vec<Series>,
+    /// Docker's series.
     pub docker_variants: Vec<Series>,
     pub warmup_s: f64,
     pub window_s: f64,
@@ -282,6 +284,7 @@ impl Default for ThroughputSpec {
             clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
             mixes: vec!["cpu".into(), "io".into(), "mixed".into()],
             configs: vec![Config::Paper, Config::Fair],
+            wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![Series::CreateStart, Series::Skeleton],
             warmup_s: 3.0,
             window_s: 10.0,
@@ -449,41 +452,83 @@ impl Suite {
 }
 
 /// The regression gate's suite: short and fixed, sized so that a 20% change of its headline
-/// groups shows in a paired run (`run --baseline-executor`, ten blocks where the repetitions
-/// allow), within about three minutes for both sides on a 2-core machine.
+/// groups shows in a paired run (`run --baseline-executor`: a block per repetition) within about
+/// three minutes for both sides on a 2-core machine. Most of the noise here is between blocks
+/// (each block starts its own executor and meets the machine at another moment), so the Wasm
+/// side, whose samples are cheap, gets a hundred blocks; Docker's cost a container each and
+/// get fewer, its cold start at 1 concurrent only.
 fn ci_suite() -> Vec<ExperimentSpec> {
+    let docker = vec![Series::CreateStart];
+    let throughput = ThroughputSpec {
+        clients: vec![4],
+        configs: vec![Config::Fair],
+        warmup_s: 0.5,
+        window_s: 1.0,
+        hash_target_ms: 20.0,
+        ..ThroughputSpec::default()
+    };
     vec![
         ExperimentSpec::ColdStart(ColdStartSpec {
             levels: vec![1, 4],
-            // Three cold starts at 1 per block of a paired run.
-            repetitions: 30,
+            repetitions: 100,
             workload: "noop".into(),
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
-            docker_variants: vec![Series::CreateStart],
-            // The warm `/run` latency of both sides, a headline group of the gate.
+            docker_variants: vec![],
+            // The warm `/run` latency, a headline group of the gate.
+            warm_runs: 2000,
+            warm_workload: "noop".into(),
+        }),
+        ExperimentSpec::ColdStart(ColdStartSpec {
+            levels: vec![1],
+            repetitions: 30,
+            workload: "noop".into(),
+            params: json!({}),
+            wasm_variants: vec![],
+            docker_variants: docker.clone(),
             warm_runs: 300,
             warm_workload: "noop".into(),
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
-            repetitions: 5,
+            repetitions: 20,
             module_sizes: false,
             wasm_variants: vec![Series::Shared],
-            docker_variants: vec![Series::CreateStart],
+            docker_variants: vec![],
+            settle_ms: 200,
             ..MemorySpec::default()
         }),
-        ExperimentSpec::Throughput(ThroughputSpec {
-            clients: vec![4],
-            // `hash` (CPU-bound, a headline) and `sleep` (the executor's concurrency).
-            mixes: vec!["cpu".into(), "io".into()],
-            configs: vec![Config::Fair],
-            docker_variants: vec![Series::CreateStart],
-            warmup_s: 0.5,
-            window_s: 2.5,
-            hash_target_ms: 20.0,
+        ExperimentSpec::Memory(MemorySpec {
+            sandboxes: vec![5],
             repetitions: 3,
-            ..ThroughputSpec::default()
+            module_sizes: false,
+            wasm_variants: vec![],
+            docker_variants: docker.clone(),
+            ..MemorySpec::default()
+        }),
+        // `hash`, CPU-bound (a headline), ten windows of Wasm, three of Docker; `sleep` (the
+        // executor's concurrency), steady, three windows.
+        ExperimentSpec::Throughput(ThroughputSpec {
+            mixes: vec!["cpu".into()],
+            wasm_variants: vec![Series::Precompiled],
+            docker_variants: vec![],
+            repetitions: 10,
+            ..throughput.clone()
+        }),
+        ExperimentSpec::Throughput(ThroughputSpec {
+            mixes: vec!["io".into()],
+            wasm_variants: vec![Series::Precompiled],
+            docker_variants: vec![],
+            repetitions: 3,
+            ..throughput.clone()
+        }),
+        ExperimentSpec::Throughput(ThroughputSpec {
+            mixes: vec!["cpu".into()],
+            wasm_variants: vec![],
+            docker_variants: docker,
+            window_s: 2.0,
+            repetitions: 3,
+            ..throughput
         }),
         ExperimentSpec::Ladder(LadderSpec {
             repetitions: 20,
