@@ -530,3 +530,73 @@ fn the_comparison_is_deterministic() {
     assert_eq!(a.stdout, c.stdout);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// The two sides of a paired run whose blocks swing by up to 2.5× together (the machine got
+/// busier and quieter), the current side 25% slower in every block: paired, the swing cancels
+/// block by block and the change is flagged; the same records as two unpaired runs are not; and
+/// identical sides pass.
+#[test]
+fn a_paired_run_is_judged_block_by_block() {
+    let root = scratch("paired");
+    let swing = |r: &mut Record| {
+        r.block = r.iteration % 5;
+        if r.phase == "cold_start" {
+            r.value *= 1.0 + 0.375 * r.block as f64;
+        }
+    };
+    let side = |role: &'static str, with: &'static str| {
+        move |m: &mut Meta| {
+            m.paired = Some(wow_records::meta::Paired {
+                role: role.into(),
+                with: with.into(),
+                blocks: 5,
+                executor: "wow-runtime".into(),
+                proxy: None,
+            })
+        }
+    };
+    let base = derived(&root, "p-baseline", swing, side("baseline", "p"));
+    let slow = derived(
+        &root,
+        "p",
+        |r| {
+            swing(r);
+            if r.phase == "cold_start" {
+                r.value *= 1.25;
+            }
+        },
+        side("candidate", "p-baseline"),
+    );
+    let o = wowbench(&[p(&base), p(&slow), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    let groups = json_groups(&o);
+    let g = groups.iter().find(|g| g["name"] == SLOW_WASM).unwrap();
+    assert_eq!(g["method"], "paired-blocks", "{g}");
+    assert_eq!(g["verdict"], "regression", "{g}");
+
+    // The same records, not marked as a paired run: the swing hides the change.
+    let plain = |name: &'static str, slower: bool| {
+        derived(
+            &root,
+            name,
+            move |r| {
+                swing(r);
+                if slower && r.phase == "cold_start" {
+                    r.value *= 1.25;
+                }
+            },
+            |_| {},
+        )
+    };
+    let (b, c) = (plain("u-base", false), plain("u-cur", true));
+    let o = wowbench(&[p(&b), p(&c), "--format", "json"]);
+    let groups = json_groups(&o);
+    assert_ne!(verdict_of(&groups, SLOW_WASM), "regression");
+
+    // Identical sides of a paired run pass.
+    let same = derived(&root, "q", swing, side("candidate", "q-baseline"));
+    let same_base = derived(&root, "q-baseline", swing, side("baseline", "q"));
+    let o = wowbench(&[p(&same_base), p(&same)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -32,21 +32,32 @@ fn scratch() -> PathBuf {
     dir
 }
 
-/// `wowbench run ci` paired with this build's own executor; the candidate side runs
-/// `candidate` when given (through `WOWBENCH_EXECUTOR`). Returns the candidate's run folder.
-fn paired_ci_run(out: &Path, run_id: &str, candidate: Option<&Path>) -> PathBuf {
+/// An executable script in `dir` that serves this build's executor with `env` set.
+fn executor_script(dir: &Path, name: &str, env: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\n{env} exec '{}' executor \"$@\"\n", wowbench()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// `wowbench run ci` as a paired run: `baseline` against `candidate`, both scripts that serve
+/// this build's executor (so that both sides run the same file, as two builds would each run
+/// their own). Returns the candidate's run folder.
+fn paired_ci_run(out: &Path, run_id: &str, baseline: &Path, candidate: &Path) -> PathBuf {
     let mut cmd = Command::new(wowbench());
     cmd.args(["run", "ci", "--backends", "wasm", "--quiet", "--no-report"])
         .args(["--run-id", run_id, "--out"])
         .arg(out)
         .arg("--baseline-executor")
-        .arg(wowbench())
+        .arg(baseline)
+        .env("WOWBENCH_EXECUTOR", candidate)
         .env_remove("WOW_INJECT_INIT_US")
         .env_remove("WOW_INJECT_RUN_US");
-    match candidate {
-        Some(p) => cmd.env("WOWBENCH_EXECUTOR", p),
-        None => cmd.env("WOWBENCH_EXECUTOR", wowbench()),
-    };
     let t = std::time::Instant::now();
     let o = cmd.output().expect("run wowbench");
     eprintln!(
@@ -125,7 +136,8 @@ fn the_gate_passes_an_identical_build_and_fails_one_20_percent_slower() {
     let out = scratch();
 
     // 1. Identical builds.
-    let plain = paired_ci_run(&out, "plain", None);
+    let same = executor_script(&out, "wowbench-plain", "");
+    let plain = paired_ci_run(&out, "plain", &same, &same);
     let (status, json, stderr) = compare(&plain);
     for name in [COLD_C1, INIT_C1, WARM_RUN] {
         eprintln!("identical: {}", describe(&json, name));
@@ -150,18 +162,12 @@ fn the_gate_passes_an_identical_build_and_fails_one_20_percent_slower() {
     let run_us = (0.2 * median(WARM_RUN)).round() as u64;
     assert!(init_us > 0 && run_us > 0);
     eprintln!("injecting {init_us} µs into every init and {run_us} µs into every run");
-    let slow = out.join("wowbench-slower");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nWOW_INJECT_INIT_US={init_us} WOW_INJECT_RUN_US={run_us} exec '{}' executor \"$@\"\n",
-            wowbench()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let injected = paired_ci_run(&out, "injected", Some(&slow));
+    let slow = executor_script(
+        &out,
+        "wowbench-slower",
+        &format!("WOW_INJECT_INIT_US={init_us} WOW_INJECT_RUN_US={run_us}"),
+    );
+    let injected = paired_ci_run(&out, "injected", &same, &slow);
     let log = std::fs::read_dir(injected.join("work"))
         .unwrap()
         .flatten()
