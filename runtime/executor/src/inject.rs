@@ -5,7 +5,10 @@
 //! turns it on for its own tests). Even then it does nothing unless `WOW_INJECT_INIT_US` or
 //! `WOW_INJECT_RUN_US` is set, and an executor that injects says so in its log at start.
 //! The delay is a busy wait, as a regression in the request path's own work would be: it holds
-//! a worker thread and a core, not just the clock.
+//! a worker thread and a core, not just the clock. It comes after the executor's own work, just
+//! before the answer: placed before it, it gave the background work of the previous request (a
+//! pre-warm refill) time to finish, and the client saw only about three quarters of it (debug
+//! build, `noop`'s cold start).
 
 /// The configured delays, read once: (init, run).
 #[cfg(feature = "inject-slowdown")]

@@ -110,8 +110,9 @@ async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
     };
     let result = async {
         let req = InitRequest::parse(&bytes)?;
+        let outcome = exec.init(sandbox, req).await;
         crate::inject::init();
-        exec.init(sandbox, req).await
+        outcome
     }
     .await;
     match result {
@@ -130,8 +131,9 @@ async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
     };
     let result = async {
         let req = RunRequest::parse(&bytes)?;
+        let out = exec.run(sandbox, &req).await;
         crate::inject::run();
-        exec.run(sandbox, &req).await
+        out
     }
     .await;
     match result {
