@@ -192,6 +192,18 @@ pub fn method_line(cmp: &Comparison) -> String {
     } else {
         String::new()
     };
+    let paired = cmp
+        .groups
+        .iter()
+        .any(|g| g.method == crate::stats::Method::PairedBlocks);
+    let runs = if paired {
+        format!(
+            "{runs}`paired`: the two sides of a paired run, a paired t interval of the blocks' \
+             ratios of medians, whose geometric mean is the change; "
+        )
+    } else {
+        runs
+    };
     format!(
         "A regression is a change of the median beyond {}% in the metric's bad direction whose 95% \
          interval {rule}. Intervals: {runs}`bootstrap`: of the ratio of medians, {} resamples \
