@@ -276,14 +276,19 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
     // A paired run's executors each run from a private copy of their program (see
     // `private_copy`), the baseline's and this build's alike.
     let work = dir.path.join("work").join("bin");
-    let (candidate_executor, baseline_program) = match &opts.baseline_executor {
-        None => (None, None),
+    // (this build's copy, the baseline's copy, how this build's executor is started)
+    let programs = match &opts.baseline_executor {
+        None => None,
         Some(program) => {
-            let (own, _) = crate::backend::wasm::executor_command()?;
-            (
-                Some(private_copy(&own, &work.join("candidate"))?),
-                Some(private_copy(program, &work.join("baseline"))?),
-            )
+            let (own, args) = crate::backend::wasm::executor_command()?;
+            let own_command = format!("{} {}", own.display(), args.join(" "))
+                .trim()
+                .to_string();
+            Some((
+                private_copy(&own, &work.join("candidate"))?,
+                private_copy(program, &work.join("baseline"))?,
+                own_command,
+            ))
         }
     };
     let ctx = Ctx {
@@ -304,20 +309,19 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         work_dir: dir.path.join("work"),
         engine_pass: Default::default(),
         unavailable,
-        executor: candidate_executor,
+        executor: programs.as_ref().map(|(own, ..)| own.clone()),
         proxy: None,
         executors_started: Default::default(),
         ceiling_measured: Default::default(),
     };
     // A paired run's other side: its own folder, records and executor, the same everything else.
-    let mut baseline = match &opts.baseline_executor {
-        None => None,
-        Some(program) => {
+    let mut baseline = match (&opts.baseline_executor, programs) {
+        (Some(program), Some((_, baseline_copy, own_command))) => {
             let id = baseline_run_id(&run_id);
             let bdir = RunDir::create(&opts.out, &id)?;
             let side = ctx.baseline_side(
                 ctx.rec.beside(&id, bdir.clone())?,
-                baseline_program.clone().unwrap_or_else(|| program.clone()),
+                baseline_copy,
                 opts.baseline_proxy.clone(),
             );
             let mut bmeta = meta.clone();
@@ -336,19 +340,14 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
                 role: "candidate".into(),
                 with: id,
                 blocks: PAIRED_BLOCKS_MAX,
-                executor: crate::backend::wasm::executor_command()
-                    .map(|(p, a)| {
-                        format!("{} {}", p.display(), a.join(" "))
-                            .trim()
-                            .to_string()
-                    })
-                    .unwrap_or_default(),
+                executor: own_command,
                 proxy: None,
             });
             bmeta.write(&bdir.meta_path())?;
             meta.write(&dir.meta_path())?;
             Some((side, bdir, bmeta))
         }
+        _ => None,
     };
     for (series, why) in &ctx.unavailable {
         ctx.note(format!("series {series} skipped: {why:#}"));
