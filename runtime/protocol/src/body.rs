@@ -25,7 +25,11 @@ where
     B: Body + Unpin,
     B::Error: std::fmt::Display,
 {
-    let mut buf = BytesMut::new();
+    // The announced length (within the limit, and at most 8 MiB whatever a client claims) is
+    // reserved at once: a large `/init` is then copied once rather than through a series of
+    // growing buffers.
+    let announced = usize::try_from(body.size_hint().exact().unwrap_or(0)).unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(announced.min(limit).min(8 << 20));
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError {
