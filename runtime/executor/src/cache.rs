@@ -69,6 +69,9 @@ struct DiskEntry {
 struct Tiers {
     tick: u64,
     memory: HashMap<Digest, MemEntry>,
+    /// The digest of an `/init`'s code text (base64, as sent) → its module's digest: a text
+    /// seen before finds its module without being decoded and checked again.
+    texts: HashMap<Digest, Digest>,
     disk: HashMap<Digest, DiskEntry>,
     disk_total: u64,
 }
@@ -248,6 +251,27 @@ impl ArtifactCache {
         lock(&self.inflight).len()
     }
 
+    /// The module of an `/init` code text whose digest is `text`, when that text was seen
+    /// before ([`ArtifactCache::remember_text`]) and its module is in the memory tier (a memory
+    /// hit). Returns the module's digest with it.
+    pub fn by_text(&self, text: &Digest) -> Option<(Digest, Arc<dyn Code>)> {
+        let digest = *lock(&self.tiers).texts.get(text)?;
+        let m = self.memory_get(&digest)?;
+        self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+        Some((digest, m))
+    }
+
+    /// Notes that the code text with digest `text` decodes to the module `digest`, which passed
+    /// the executor's checks. The table is bounded: past four entries per memory-tier module
+    /// it starts over.
+    pub fn remember_text(&self, text: Digest, digest: Digest) {
+        let mut t = lock(&self.tiers);
+        if t.texts.len() >= 4 * self.max_memory_entries {
+            t.texts.clear();
+        }
+        t.texts.insert(text, digest);
+    }
+
     fn memory_get(&self, digest: &Digest) -> Option<Arc<dyn Code>> {
         let mut t = lock(&self.tiers);
         t.tick += 1;
@@ -315,8 +339,13 @@ impl ArtifactCache {
         self.stats.compiling.fetch_add(1, Ordering::Relaxed);
         let module = self.engine.compile(wasm).map_err(|e| format!("{e:#}"));
         self.stats.compiling.fetch_sub(1, Ordering::Relaxed);
-        release_freed_memory();
-        let module = module?;
+        let module = match module {
+            Ok(m) => m,
+            Err(e) => {
+                release_freed_memory();
+                return Err(e);
+            }
+        };
         if let Some(path) = self.disk_path(&digest) {
             match self.engine.serialize(&*module, wasm) {
                 Ok(bytes) => {
@@ -327,6 +356,8 @@ impl ArtifactCache {
                 Err(e) => tracing::warn!("cannot serialize artifact: {e:#}"),
             }
         }
+        // After the serialized copy is gone too.
+        release_freed_memory();
         Ok(module)
     }
 

@@ -25,6 +25,7 @@ use crate::engines::{self, Code, Engine, Exit, Prepared, RunIo};
 use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::prewarm::{ActionPool, Budget, Ready};
+use crate::timing::Steps;
 
 /// The sandbox that the single-action routes (`/init`, `/run`) address.
 pub const DEFAULT_SANDBOX: &str = "default";
@@ -170,6 +171,16 @@ impl Executor {
 
     /// `/init` (or `/{sandbox}/init`).
     pub async fn init(&self, sandbox: &str, req: InitRequest) -> Result<InitOutcome, Failure> {
+        self.init_timed(sandbox, req, &mut Steps::start()).await
+    }
+
+    /// [`Executor::init`], marking its steps in `steps`.
+    pub async fn init_timed(
+        &self,
+        sandbox: &str,
+        req: InitRequest,
+        steps: &mut Steps,
+    ) -> Result<InitOutcome, Failure> {
         let t0 = Instant::now();
         let slot = self.slot_for_init(sandbox)?;
         if slot.action.get().is_some() || slot.initializing.swap(true, Ordering::AcqRel) {
@@ -183,10 +194,12 @@ impl Executor {
             slot,
             done: false,
         };
-        match self.build_action(&req).await {
+        steps.mark("slot");
+        match self.build_action(&req, steps).await {
             Ok((action, source)) => {
                 let digest = hex(&action.digest);
                 claim.complete(action);
+                steps.mark("action");
                 match source {
                     Source::Compiled => self.metrics.inits_cold.fetch_add(1, Ordering::Relaxed),
                     _ => self.metrics.inits_warm.fetch_add(1, Ordering::Relaxed),
@@ -225,30 +238,33 @@ impl Executor {
         Ok(s)
     }
 
-    async fn build_action(&self, req: &InitRequest) -> Result<(Action, Source), Failure> {
+    async fn build_action(
+        &self,
+        req: &InitRequest,
+        steps: &mut Steps,
+    ) -> Result<(Action, Source), Failure> {
         let code = req.code()?;
-        let wasm: Bytes = if req.value.binary {
-            base64::engine::general_purpose::STANDARD
-                .decode(code.trim())
-                .map_err(|e| Failure::BadRequest(format!("cannot decode the request: {e}")))?
-                .into()
-        } else {
-            // Text code: accept WebAssembly text only if it is actually a binary module.
-            Bytes::copy_from_slice(code.as_bytes())
+        // A binary code's text is digested as sent: seen before, its module is found without
+        // a decode and the checks (they passed for these bytes, and the limits do not change).
+        let text = req
+            .value
+            .binary
+            .then(|| ArtifactCache::digest(code.trim().as_bytes()));
+        steps.mark("digest");
+        let known = text.and_then(|t| self.cache.by_text(&t));
+        steps.mark("cache");
+        let (digest, module, source) = match known {
+            Some((digest, module)) => (digest, module, Source::Memory),
+            None => {
+                let (digest, module, source) = self.load_code(req, code, steps).await?;
+                if let Some(t) = text {
+                    self.cache.remember_text(t, digest);
+                }
+                (digest, module, source)
+            }
         };
-        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-            return Err(Failure::InitFailed(
-                "The code is not a WebAssembly module (no \\0asm header).".into(),
-            ));
-        }
-        check_module(&wasm, self.config.limits.memory_bytes)?;
-        let digest = ArtifactCache::digest(&wasm);
-        let (module, source) = self
-            .cache
-            .get(digest, wasm)
-            .await
-            .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
         let pre = self.prepare(&module)?;
+        steps.mark("prepare");
         let code = self.code.charge(digest, module.code_bytes())?;
         let initial_memory = module.initial_memory_bytes();
         let limits = self.config.limits.clone();
@@ -272,6 +288,41 @@ impl Executor {
             },
             source,
         ))
+    }
+
+    /// Decodes and checks the code of an `/init`, and finds or compiles its module.
+    async fn load_code(
+        &self,
+        req: &InitRequest,
+        code: &str,
+        steps: &mut Steps,
+    ) -> Result<(Digest, Arc<dyn Code>, Source), Failure> {
+        let wasm: Bytes = if req.value.binary {
+            base64::engine::general_purpose::STANDARD
+                .decode(code.trim())
+                .map_err(|e| Failure::BadRequest(format!("cannot decode the request: {e}")))?
+                .into()
+        } else {
+            // Text code: accept WebAssembly text only if it is actually a binary module.
+            Bytes::copy_from_slice(code.as_bytes())
+        };
+        steps.mark("decode");
+        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+            return Err(Failure::InitFailed(
+                "The code is not a WebAssembly module (no \\0asm header).".into(),
+            ));
+        }
+        check_module(&wasm, self.config.limits.memory_bytes)?;
+        steps.mark("check");
+        let digest = ArtifactCache::digest(&wasm);
+        steps.mark("digest");
+        let (module, source) = self
+            .cache
+            .get(digest, wasm)
+            .await
+            .map_err(|e| Failure::InitFailed(format!("It does not compile: {e}")))?;
+        steps.mark("cache");
+        Ok((digest, module, source))
     }
 
     /// Checks that the module is a WASI command the engine can link within the memory limit,
@@ -366,8 +417,18 @@ impl Executor {
         sandbox: &str,
         req: &RunRequest,
     ) -> Result<RunOutcome, Failure> {
+        self.run_timed(sandbox, req, &mut Steps::start()).await
+    }
+
+    /// [`Executor::run`], marking its steps in `steps`.
+    pub async fn run_timed(
+        self: &Arc<Self>,
+        sandbox: &str,
+        req: &RunRequest,
+        steps: &mut Steps,
+    ) -> Result<RunOutcome, Failure> {
         let action = self.action(sandbox)?;
-        let result = self.invoke(&action, req).await;
+        let result = self.invoke(&action, req, steps).await;
         match &result {
             Ok(_) => self.metrics.runs_ok.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.metrics.run_errors.fetch_add(1, Ordering::Relaxed),
@@ -379,6 +440,7 @@ impl Executor {
         self: &Arc<Self>,
         action: &Arc<Action>,
         req: &RunRequest,
+        steps: &mut Steps,
     ) -> Result<RunOutcome, Failure> {
         let limit = deadline_from(req.deadline_ms(), action.limits.default_timeout)
             .min(action.limits.max_timeout);
@@ -404,6 +466,7 @@ impl Executor {
             None => None,
         };
         let _in_flight = action.pool.run_started();
+        steps.mark("admit");
         let exec_start = Instant::now();
 
         let io = RunIo {
@@ -414,6 +477,7 @@ impl Executor {
             stderr_cap: action.limits.stderr_bytes,
             deadline,
         };
+        steps.mark("io");
 
         let pooled = action.pool.take(&self.budget);
         let prewarmed = pooled.is_some();
@@ -437,12 +501,25 @@ impl Executor {
         if self.prewarms() {
             self.refill(action);
         }
+        steps.mark(if prewarmed {
+            "instance_pool"
+        } else {
+            "instantiate"
+        });
 
         let end = instance.run(io).await;
         let exec = exec_start.elapsed();
+        steps.mark("guest");
+        if let Some(d) = end.setup {
+            steps.split("guest", "wasi", d);
+        }
+        if let Some(d) = end.teardown {
+            steps.split("guest", "teardown", d);
+        }
         let (out, err) = (end.stdout, end.stderr);
         let (logs, result) = wow_protocol::parse_output(&out);
         self.write_logs(&req.log_id(), logs, &err);
+        steps.mark("output");
 
         let failure = match end.exit {
             Exit::Timeout => Some(timeout(limit)),

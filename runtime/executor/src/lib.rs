@@ -19,6 +19,7 @@ mod lock;
 pub mod metrics;
 pub mod prewarm;
 pub mod server;
+pub mod timing;
 
 pub use config::{AllocatorChoice, ExecutorConfig, Limits};
 pub use executor::{DEFAULT_SANDBOX, Executor, InitOutcome, RunOutcome};

@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +23,7 @@ use wow_protocol::{Failure, InitRequest, MAX_INIT_BODY_BYTES, MAX_RUN_BODY_BYTES
 
 use crate::executor::{DEFAULT_SANDBOX, Executor, invalid_sandbox_id, valid_sandbox_id};
 use crate::metrics::Gauges;
+use crate::timing::{self, Steps};
 
 pub fn router(exec: Arc<Executor>) -> Router {
     Router::new()
@@ -103,40 +106,49 @@ fn unread_body(exec: &Executor, e: BodyError) -> Response {
     r
 }
 
-async fn do_init(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+async fn do_init(exec: Arc<Executor>, sandbox: &str, trace: Trace, body: Body) -> Response {
+    let mut steps = Steps::start();
     let bytes = match read_body(body, MAX_INIT_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(f) => return unread_body(&exec, f),
     };
+    steps.mark("read");
     let result = async {
         let req = InitRequest::parse(&bytes)?;
-        let outcome = exec.init(sandbox, req).await;
+        steps.mark("parse");
+        let outcome = exec.init_timed(sandbox, req, &mut steps).await;
         crate::inject::init();
         outcome
     }
     .await;
-    match result {
+    let mut r = match result {
         Ok(outcome) => json(
             StatusCode::OK,
             serde_json::to_string(&outcome).expect("serialisable"),
         ),
         Err(f) => failure(&exec, f),
-    }
+    };
+    steps.mark("respond");
+    server_timing(trace, &mut r, &steps);
+    r
 }
 
-async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
+async fn do_run(exec: Arc<Executor>, sandbox: &str, trace: Trace, body: Body) -> Response {
+    let mut steps = Steps::start();
     let bytes = match read_body(body, MAX_RUN_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(f) => return unread_body(&exec, f),
     };
+    steps.mark("read");
     let result = async {
         let req = RunRequest::parse(&bytes)?;
-        let out = exec.run(sandbox, &req).await;
+        steps.mark("parse");
+        let out = exec.run_timed(sandbox, &req, &mut steps).await;
         crate::inject::run();
         out
     }
     .await;
-    match result {
+    let mut r = match result {
         Ok(out) => {
             let mut r = json(StatusCode::OK, out.body);
             let h = r.headers_mut();
@@ -151,15 +163,39 @@ async fn do_run(exec: Arc<Executor>, sandbox: &str, body: Body) -> Response {
             r
         }
         Err(f) => failure(&exec, f),
+    };
+    steps.mark("respond");
+    server_timing(trace, &mut r, &steps);
+    r
+}
+
+/// Whether the request asked for its steps ([`timing::REQUEST_HEADER`]).
+#[derive(Clone, Copy)]
+struct Trace(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Trace {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Trace(parts.headers.contains_key(timing::REQUEST_HEADER)))
     }
 }
 
-async fn init_default(State(exec): State<Arc<Executor>>, body: Body) -> Response {
-    do_init(exec, DEFAULT_SANDBOX, body).await
+/// Answers the steps in `Server-Timing` when the request asked for them.
+fn server_timing(trace: Trace, r: &mut Response, steps: &Steps) {
+    if trace.0
+        && let Ok(v) = HeaderValue::from_str(&steps.header())
+    {
+        r.headers_mut().insert("server-timing", v);
+    }
 }
 
-async fn run_default(State(exec): State<Arc<Executor>>, body: Body) -> Response {
-    do_run(exec, DEFAULT_SANDBOX, body).await
+async fn init_default(State(exec): State<Arc<Executor>>, trace: Trace, body: Body) -> Response {
+    do_init(exec, DEFAULT_SANDBOX, trace, body).await
+}
+
+async fn run_default(State(exec): State<Arc<Executor>>, trace: Trace, body: Body) -> Response {
+    do_run(exec, DEFAULT_SANDBOX, trace, body).await
 }
 
 /// The sandbox id of a multi-sandbox route; a path that cannot be one (not UTF-8 once
@@ -178,10 +214,11 @@ fn sandbox_id(path: Result<Path<String>, PathRejection>) -> Result<String, Failu
 async fn init_sandbox(
     State(exec): State<Arc<Executor>>,
     path: Result<Path<String>, PathRejection>,
+    trace: Trace,
     body: Body,
 ) -> Response {
     match sandbox_id(path) {
-        Ok(sandbox) => do_init(exec, &sandbox, body).await,
+        Ok(sandbox) => do_init(exec, &sandbox, trace, body).await,
         Err(f) => refuse_after_reading(&exec, body, MAX_INIT_BODY_BYTES, f).await,
     }
 }
@@ -189,10 +226,11 @@ async fn init_sandbox(
 async fn run_sandbox(
     State(exec): State<Arc<Executor>>,
     path: Result<Path<String>, PathRejection>,
+    trace: Trace,
     body: Body,
 ) -> Response {
     match sandbox_id(path) {
-        Ok(sandbox) => do_run(exec, &sandbox, body).await,
+        Ok(sandbox) => do_run(exec, &sandbox, trace, body).await,
         Err(f) => refuse_after_reading(&exec, body, MAX_RUN_BODY_BYTES, f).await,
     }
 }

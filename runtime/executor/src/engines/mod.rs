@@ -170,6 +170,12 @@ pub struct RunEnd {
     pub exit: Exit,
     /// A memory growth was refused because the executor's budget (not the cap) was exhausted.
     pub over_budget: Option<usize>,
+    /// Time from the run's start to the guest's first instruction (WASI context, deadline,
+    /// export lookup), where the engine measures it.
+    pub setup: Option<std::time::Duration>,
+    /// Time to give the instance back (its store dropped, its memory reset), where the engine
+    /// measures it.
+    pub teardown: Option<std::time::Duration>,
 }
 
 /// An instance ready to run once (pre-warmed instances wait in the pool as these).

@@ -739,6 +739,8 @@ impl Instance for WamrInstance {
                 stderr: Bytes::new(),
                 exit: Exit::Failed(Failure::Internal(format!("the run's thread failed: {e}"))),
                 over_budget: None,
+                setup: None,
+                teardown: None,
             })
         })
     }
@@ -827,6 +829,8 @@ fn run_blocking(mut me: WamrInstance, io: RunIo, stopper: &Stopper) -> RunEnd {
         stderr: state.stderr.into_bytes(),
         exit,
         over_budget: state.over_budget,
+        setup: None,
+        teardown: None,
     }
 }
 

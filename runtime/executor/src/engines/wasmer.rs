@@ -429,6 +429,8 @@ impl Instance for WasmerInstance {
                 stderr: take(&stderr),
                 exit,
                 over_budget,
+                setup: None,
+                teardown: None,
             }
         })
     }

@@ -529,6 +529,8 @@ impl Instance for WasmiInstance {
                 stderr: take_output(&err),
                 exit,
                 over_budget,
+                setup: None,
+                teardown: None,
             }
         })
     }

@@ -297,3 +297,84 @@ async fn health_reports_the_allocator() {
     let v: serde_json::Value = serde_json::from_str(&rt.get_text("/health").await).unwrap();
     assert_eq!(v["allocator"]["kind"], "on-demand");
 }
+
+/// The step timing a client can ask for (`x-wow-trace-timing`), as the harness's ladder reads
+/// it: absent unless asked; when asked, the steps of a precompiled `/init` and of a `/run` in
+/// the executor's order, each within the handler's total.
+#[tokio::test]
+async fn steps_are_answered_when_asked_and_only_then() {
+    use std::time::Duration;
+    use wow_runtime::timing;
+
+    let rt = Runtime::start(&[]);
+    let noop = workload("noop");
+    let post = |path: String, body: String, traced: bool| {
+        let mut r = rt.client.post(format!("{}{path}", rt.url)).body(body);
+        if traced {
+            r = r.header(timing::REQUEST_HEADER, "1");
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.headers()
+                .get("server-timing")
+                .map(|v| timing::parse(v.to_str().unwrap()))
+        }
+    };
+    let init = |name: &str| {
+        json!({"value": {"name": name, "binary": true, "code": b64(&noop)}}).to_string()
+    };
+    let run = json!({"value": {}}).to_string();
+    // Untraced: no header, on init and run.
+    assert_eq!(post(route("a", "init"), init("a"), false).await, None);
+    assert_eq!(post(route("a", "run"), run.clone(), false).await, None);
+    // Traced, new code: decoded, checked, compiled.
+    let other = json!({"value": {"binary": true, "code": b64(&workload("sleep"))}}).to_string();
+    let steps = post(route("c", "init"), other, true).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "read", "parse", "slot", "digest", "cache", "decode", "check", "prepare", "action",
+            "respond", "total"
+        ]
+    );
+    // Traced, code sent before: found by its text's digest, neither decoded nor checked.
+    let steps = post(route("b", "init"), init("b"), true).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "read", "parse", "slot", "digest", "cache", "prepare", "action", "respond", "total"
+        ]
+    );
+    let within = |steps: &[(String, Duration)]| {
+        let (total, parts) = steps.split_last().unwrap();
+        let sum: Duration = parts.iter().map(|(_, d)| *d).sum();
+        // Each value is rounded to the microsecond.
+        assert!(
+            sum <= total.1 + Duration::from_micros(parts.len() as u64),
+            "{steps:?}"
+        );
+        assert!(total.1 > Duration::ZERO, "{steps:?}");
+    };
+    within(&steps);
+    let steps = post(route("b", "run"), run, true).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[..4], ["read", "parse", "admit", "io"], "{names:?}");
+    assert!(
+        names.contains(&"instance_pool") || names.contains(&"instantiate"),
+        "{names:?}"
+    );
+    for step in ["guest", "output", "respond", "total"] {
+        assert!(names.contains(&step), "{step} missing: {names:?}");
+    }
+    // The reference engine also times the guest's setup and its instance's return.
+    if engine() == wow_records::Engine::Wasmtime {
+        assert!(
+            names.contains(&"wasi") && names.contains(&"teardown"),
+            "{names:?}"
+        );
+    }
+    within(&steps);
+}

@@ -216,6 +216,7 @@ impl Instance for WasmtimeInstance {
                 instance,
                 memory_bytes,
             } = *self;
+            let began = std::time::Instant::now();
             let stdout = MemoryOutputPipe::new(io.stdout_cap);
             let stderr = MemoryOutputPipe::new(io.stderr_cap);
             store.data_mut().wasi = WasiCtxBuilder::new()
@@ -234,7 +235,9 @@ impl Instance for WasmtimeInstance {
                 }
             });
             store.set_epoch_deadline(1);
-            let exit = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start");
+            let setup = began.elapsed();
+            let exit = match start {
                 Err(e) => Exit::Failed(Failure::Internal(format!("no _start: {e:#}"))),
                 Ok(start) => {
                     let outcome =
@@ -257,12 +260,15 @@ impl Instance for WasmtimeInstance {
             };
             let limiter = &store.data().limiter;
             let over_budget = limiter.over_budget.then_some(limiter.refused.unwrap_or(0));
+            let ended = std::time::Instant::now();
             drop(store);
             RunEnd {
                 stdout: stdout.contents(),
                 stderr: stderr.contents(),
                 exit,
                 over_budget,
+                setup: Some(setup),
+                teardown: Some(ended.elapsed()),
             }
         })
     }
