@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{ActionClient, Backend, BackendKind, MemorySample, ProvisionTiming, Sandbox};
 use crate::procfs;
@@ -85,10 +84,14 @@ impl ExecutorProcess {
             .args(args);
         let program = command.as_std().get_program().to_owned();
         let stderr = std::fs::File::create(work_dir.join("executor.stderr.log"))?;
+        // Guest logs go straight to a file, not through a pipe the harness drains: a pipe would
+        // wake the harness on every run, beside the very request it is timing.
+        let stdout_path = work_dir.join("executor.stdout.log");
+        let stdout = std::fs::File::create(&stdout_path)?;
         die_with_parent(&mut command);
         let mut child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
@@ -98,37 +101,14 @@ impl ExecutorProcess {
             std::fs::write(procs, pid.to_string())
                 .with_context(|| format!("cannot move the executor into {}", procs.display()))?;
         }
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(startup, lines.next_line())
+        let addr = wait_for_listen_line(&mut child, &stdout_path, startup)
             .await
-            .with_context(|| {
-                format!(
-                    "the executor did not start within {} s",
-                    startup.as_secs_f64()
-                )
-            })??;
-        let Some(addr) = first
-            .as_deref()
-            .and_then(|l| l.strip_prefix("wow-runtime listening on "))
-        else {
-            let log =
-                std::fs::read_to_string(work_dir.join("executor.stderr.log")).unwrap_or_default();
-            bail!("the executor failed to start: {}", log.trim());
-        };
+            .map_err(|e| {
+                let log = std::fs::read_to_string(work_dir.join("executor.stderr.log"))
+                    .unwrap_or_default();
+                anyhow::anyhow!("the executor failed to start: {e:#}: {}", log.trim())
+            })?;
         let url = format!("http://{addr}");
-        // Keep draining guest logs into a file so the pipe never fills.
-        let log_path = work_dir.join("executor.stdout.log");
-        tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            let Ok(mut f) = tokio::fs::File::create(&log_path).await else {
-                return;
-            };
-            while let Ok(Some(line)) = lines.next_line().await {
-                let _ = f.write_all(line.as_bytes()).await;
-                let _ = f.write_all(b"\n").await;
-            }
-        });
         Ok(ExecutorProcess { child, pid, url })
     }
 
@@ -143,6 +123,32 @@ impl ExecutorProcess {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// The address in the executor's first stdout line (`wow-runtime listening on ADDR`), read
+/// from its log file as it appears; fails when the executor exits first or `startup` passes.
+async fn wait_for_listen_line(
+    child: &mut tokio::process::Child,
+    stdout: &Path,
+    startup: Duration,
+) -> Result<String> {
+    let t = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(stdout).unwrap_or_default();
+        if let Some((first, _)) = text.split_once('\n') {
+            return first
+                .strip_prefix("wow-runtime listening on ")
+                .map(str::to_string)
+                .with_context(|| format!("its first line was {first:?}"));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("it exited ({status})");
+        }
+        if t.elapsed() > startup {
+            bail!("it did not listen within {} s", startup.as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
