@@ -434,6 +434,7 @@ pub(crate) mod tests {
                 status: 200,
                 elapsed: Duration::ZERO,
                 body: Bytes::from_static(b"{\"ok\":true}"),
+                server_timing: None,
             })
         }
         async fn run(&self, sb: &Sandbox, _: &Value) -> Result<RunReply> {
@@ -446,6 +447,7 @@ pub(crate) mod tests {
                     status: 429,
                     elapsed: Duration::ZERO,
                     body: Bytes::from_static(b"{\"error\":\"Too many requests.\"}"),
+                    server_timing: None,
                 });
             }
             tokio::time::sleep(self.run_time).await;
@@ -453,6 +455,7 @@ pub(crate) mod tests {
                 status: 200,
                 elapsed: self.run_time,
                 body: Bytes::from_static(b"{}"),
+                server_timing: None,
             })
         }
     }

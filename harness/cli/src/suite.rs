@@ -120,6 +120,8 @@ impl ExperimentSpec {
             ExperimentSpec::Ladder(s) => ExperimentSpec::Ladder(LadderSpec {
                 repetitions: 10,
                 docker_samples: 3,
+                http_cold_starts: 50,
+                http_warm_runs: 200,
                 ..s
             }),
             soak @ ExperimentSpec::Soak(_) => soak,
@@ -148,8 +150,13 @@ impl ExperimentSpec {
         };
         let mut out = self.clone();
         out.set_repetitions(share(self.repetitions()));
-        if let ExperimentSpec::ColdStart(s) = &mut out {
-            s.warm_runs = share(s.warm_runs);
+        match &mut out {
+            ExperimentSpec::ColdStart(s) => s.warm_runs = share(s.warm_runs),
+            ExperimentSpec::Ladder(s) => {
+                s.http_cold_starts = share(s.http_cold_starts);
+                s.http_warm_runs = share(s.http_warm_runs);
+            }
+            _ => {}
         }
         out
     }
@@ -380,6 +387,12 @@ pub struct LadderSpec {
     pub workload: String,
     /// Docker cold starts to measure beside the ladder.
     pub docker_samples: u32,
+    /// Precompiled cold starts over HTTP, each broken down into the executor's steps.
+    pub http_cold_starts: u32,
+    /// The workload of those cold starts (the cold-start experiment's).
+    pub http_workload: String,
+    /// Warm `/run`s of `workload` over HTTP, each broken down the same way.
+    pub http_warm_runs: u32,
 }
 
 impl Default for LadderSpec {
@@ -388,6 +401,9 @@ impl Default for LadderSpec {
             repetitions: 50,
             workload: "noop".into(),
             docker_samples: 10,
+            http_cold_starts: 200,
+            http_workload: "hash".into(),
+            http_warm_runs: 1000,
         }
     }
 }
@@ -530,10 +546,15 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             repetitions: 3,
             ..throughput
         }),
+        // The HTTP breakdown stays out: the cold-start experiment above already gates the
+        // cold start and the warm run, and every step would be one more group to judge.
         ExperimentSpec::Ladder(LadderSpec {
             repetitions: 20,
             workload: "noop".into(),
             docker_samples: 0,
+            http_cold_starts: 0,
+            http_warm_runs: 0,
+            ..LadderSpec::default()
         }),
     ]
 }

@@ -254,8 +254,14 @@ fn ladder_smoke() {
 kind = "ladder"
 repetitions = 3
 docker_samples = 2
+http_cold_starts = 3
+http_warm_runs = 4
 "#,
-        &[("wasm", "in-process"), ("docker", "create-start")],
+        &[
+            ("wasm", "in-process"),
+            ("wasm", "precompiled"),
+            ("docker", "create-start"),
+        ],
     );
     let r = run.records();
     for &step in wow_runtime::ladder::STEPS {
@@ -265,6 +271,41 @@ docker_samples = 2
             "{step}"
         );
     }
+    // The HTTP breakdown: each precompiled cold start (`hash`) and warm run (`noop`) with the
+    // executor's steps, its handler's total within what the client measured, and the
+    // `/health` round trips beside them.
+    let of = |phase: &str, workload: &str| -> Vec<&wow_records::Record> {
+        r.iter()
+            .filter(|x| x.variant == "precompiled" && x.phase == phase && x.workload == workload)
+            .collect()
+    };
+    for (whole, prefix, workload, n) in [
+        ("cold_start", "init", "hash", 3),
+        ("warm_run", "run", "noop", 4),
+    ] {
+        let wholes = of(whole, workload);
+        assert_eq!(wholes.len(), n, "{whole}");
+        for step in ["read", "parse", "total", "outside"] {
+            assert_eq!(
+                of(&format!("{prefix}_{step}"), workload).len(),
+                n,
+                "{prefix}_{step}"
+            );
+        }
+        for (w, t) in wholes.iter().zip(of(&format!("{prefix}_total"), workload)) {
+            assert_eq!(w.iteration, t.iteration);
+            assert!(t.value > 0.0 && t.value <= w.value, "{w:?} {t:?}");
+        }
+    }
+    assert_eq!(of("init_prepare", "hash").len(), 3);
+    assert_eq!(of("run_guest", "noop").len(), 4);
+    assert_eq!(of("health", "noop").len(), 4);
+    let report = std::fs::read_to_string(run.dir.join("report/report.md")).unwrap();
+    assert!(
+        report.contains("Where the time of a request goes"),
+        "{report}"
+    );
+    assert!(report.contains("executor handler (total)"), "{report}");
 }
 
 /// Every engine of the build through the Wasm series of cold start, memory and the ladder in
@@ -292,6 +333,8 @@ settle_ms = 100
 kind = "ladder"
 repetitions = 1
 docker_samples = 0
+http_cold_starts = 1
+http_warm_runs = 1
 "#,
     );
     assert!(run.ok(), "run failed:\n{}", run.stderr);

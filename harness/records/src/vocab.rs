@@ -368,6 +368,8 @@ pub mod phase {
     pub const WARM: &str = "warm";
     /// Cold start: one `/run` on a warm sandbox, sequential, nothing else in flight.
     pub const WARM_RUN: &str = "warm_run";
+    /// Ladder: a `GET /health` round trip to the executor, the HTTP floor of its requests.
+    pub const HEALTH: &str = "health";
     /// Memory, full method: everything the N sandboxes added, divided by N.
     pub const FULL: &str = "full";
     /// Memory, the paper's method: the whole executor (or `docker stats`) divided by N.

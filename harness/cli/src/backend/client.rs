@@ -18,6 +18,8 @@ pub const NAMESPACE: &str = "wowbench";
 #[derive(Clone)]
 pub struct ActionClient {
     http: reqwest::Client,
+    /// Ask the executor for each request's steps (`Server-Timing`).
+    trace: bool,
     /// Deadline given to each run (and, plus a grace, the client-side timeout).
     pub run_timeout: Duration,
     pub init_timeout: Duration,
@@ -28,6 +30,8 @@ pub struct InitReply {
     pub status: u16,
     pub elapsed: Duration,
     pub body: Bytes,
+    /// The executor's steps, when asked for ([`ActionClient::traced`]) and answered.
+    pub server_timing: Option<String>,
 }
 
 impl InitReply {
@@ -54,6 +58,8 @@ pub struct RunReply {
     pub status: u16,
     pub elapsed: Duration,
     pub body: Bytes,
+    /// The executor's steps, when asked for ([`ActionClient::traced`]) and answered.
+    pub server_timing: Option<String>,
 }
 
 impl RunReply {
@@ -98,6 +104,7 @@ impl ActionClient {
             .context("cannot build the HTTP client")?;
         Ok(ActionClient {
             http,
+            trace: false,
             run_timeout,
             init_timeout: Duration::from_secs(120),
         })
@@ -107,45 +114,69 @@ impl ActionClient {
         &self.http
     }
 
+    /// This client (same connections), asking the executor for every request's steps: the
+    /// `ladder` experiment's breakdown. Other experiments leave the header out.
+    pub fn traced(&self) -> ActionClient {
+        ActionClient {
+            trace: true,
+            ..self.clone()
+        }
+    }
+
     pub async fn init(&self, url: &str, body: Bytes) -> Result<InitReply> {
-        let (status, elapsed, body) = self.post(url, body, self.init_timeout).await?;
+        let (status, elapsed, body, server_timing) =
+            self.post(url, body, self.init_timeout).await?;
         Ok(InitReply {
             status,
             elapsed,
             body,
+            server_timing,
         })
     }
 
     pub async fn run(&self, url: &str, body: Bytes) -> Result<RunReply> {
         let timeout = self.run_timeout + Duration::from_secs(5);
-        let (status, elapsed, body) = self.post(url, body, timeout).await?;
+        let (status, elapsed, body, server_timing) = self.post(url, body, timeout).await?;
         Ok(RunReply {
             status,
             elapsed,
             body,
+            server_timing,
         })
     }
 
-    /// One timed POST: status, time from sending to the whole body read, body.
+    /// One timed POST: status, time from sending to the whole body read, body, and the
+    /// `Server-Timing` answer when traced.
     async fn post(
         &self,
         url: &str,
         body: Bytes,
         timeout: Duration,
-    ) -> Result<(u16, Duration, Bytes)> {
+    ) -> Result<(u16, Duration, Bytes, Option<String>)> {
         let t = Instant::now();
-        let resp = self
+        let mut req = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .timeout(timeout)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
+            .body(body);
+        if self.trace {
+            req = req.header(wow_runtime::timing::REQUEST_HEADER, "1");
+        }
+        let resp = req.send().await.with_context(|| format!("POST {url}"))?;
         let status = resp.status().as_u16();
+        let server_timing = self
+            .trace
+            .then(|| {
+                resp.headers()
+                    .get("server-timing")?
+                    .to_str()
+                    .ok()
+                    .map(str::to_string)
+            })
+            .flatten();
         let body = resp.bytes().await.with_context(|| format!("POST {url}"))?;
-        Ok((status, t.elapsed(), body))
+        Ok((status, t.elapsed(), body, server_timing))
     }
 
     /// One GET with a short timeout; true on a 200. Used to poll readiness.

@@ -5,6 +5,15 @@
 //!
 //! Each engine's ladder runs in a child process (`wowbench executor-ladder`): one engine per
 //! process, and inside the device's cgroup like an executor.
+//!
+//! Then the same steps as a client meets them: precompiled cold starts (`/init` of
+//! `http_workload`, artifact cached) and warm `/run`s of `workload`, over HTTP to an executor
+//! process, each broken down by the executor's `Server-Timing` answer (series `precompiled`):
+//! phase `init_<step>` / `run_<step>` for each step, `init_total` / `run_total` for the
+//! handler, and `init_outside` / `run_outside` for what the client waited beyond it (its own
+//! encoding, the request head and the answer on the wire, the server's HTTP parsing and
+//! scheduling). Beside them, `GET /health` round trips (phase `health`): the least any request
+//! to the executor costs this client.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -26,6 +35,8 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
     let wasm = ctx.wants(BackendKind::Wasm);
     let total = if wasm {
         spec.repetitions as u64 * STEPS.len() as u64
+            + spec.http_cold_starts as u64
+            + spec.http_warm_runs as u64
     } else {
         0
     } + if docker {
@@ -49,6 +60,9 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
             None => ctx.note(
                 "ladder: this side's executor is not a wowbench binary, which alone runs the in-process ladder: its Wasm steps are not measured",
             ),
+        }
+        if spec.http_cold_starts + spec.http_warm_runs > 0 {
+            http_breakdown(ctx, spec, &bar).await?;
         }
     }
     if docker {
@@ -83,6 +97,145 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
         result?;
     }
     bar.finish_with_message("done");
+    Ok(())
+}
+
+/// Precompiled cold starts and warm runs over HTTP, each with the executor's steps.
+async fn http_breakdown(ctx: &Ctx, spec: &LadderSpec, bar: &indicatif::ProgressBar) -> Result<()> {
+    let b = ctx
+        .backend(BackendKind::Wasm, Series::Precompiled, 1)
+        .await?;
+    let result = async {
+        let client = b.client().traced();
+        let key = |workload: &str| {
+            SeriesKey::new(
+                Experiment::Ladder,
+                Side::Wasm,
+                Series::Precompiled.as_str(),
+                Config::Default,
+                workload,
+            )
+        };
+        let workload = ctx.workload(&spec.http_workload).to_string();
+        let code = ctx.code(&workload)?;
+        let body = code.init_body(BackendKind::Wasm).clone();
+        // The artifact goes into the executor's cache before the clock starts.
+        let (sb, r) =
+            super::cold_start::cold_start_once(b.as_ref(), "warm-cache", &code, &json!({})).await;
+        if let Some(sb) = &sb {
+            b.destroy(sb).await?;
+        }
+        r.map_err(|e| anyhow!("warming the artifact cache failed: {e}"))?;
+        let s = key(&workload);
+        for i in 0..spec.http_cold_starts {
+            ctx.rec.cancel.check()?;
+            let t = std::time::Instant::now();
+            let sb = b.provision("breakdown").await?;
+            let r = client.init(&sb.init_url(), body.clone()).await;
+            let elapsed = t.elapsed();
+            b.destroy(&sb).await?;
+            let r = r?;
+            if !r.ok() {
+                bail!("a precompiled init failed: {}", r.error_text());
+            }
+            if !matches!(r.artifact().as_deref(), Some("memory" | "disk")) {
+                bail!("a precompiled init compiled: {:?}", r.artifact());
+            }
+            ctx.rec.latency(&s, 1, i, phase::COLD_START, elapsed)?;
+            record_steps(ctx, &s, i, "init", elapsed, r.server_timing.as_deref())?;
+            bar.inc(1);
+        }
+        if spec.http_warm_runs > 0 {
+            let workload = ctx.workload(&spec.workload).to_string();
+            let s = key(&workload);
+            health_round_trips(ctx, &b, &s, spec).await?;
+            let code = ctx.code(&workload)?;
+            let (sb, r) =
+                super::cold_start::cold_start_once(b.as_ref(), "warm-run", &code, &json!({})).await;
+            let result = async {
+                r.map_err(|e| anyhow!("the warm-run sandbox did not start: {e}"))?;
+                let sb = sb.as_ref().expect("started");
+                for i in 0..spec.http_warm_runs {
+                    ctx.rec.cancel.check()?;
+                    let body =
+                        crate::backend::client::run_body(&json!({}), &sb.id, client.run_timeout);
+                    let r = client.run(&sb.run_url(), body).await?;
+                    if !r.ok() {
+                        bail!("a warm run failed: {}", r.error_text());
+                    }
+                    ctx.rec.latency(&s, 1, i, phase::WARM_RUN, r.elapsed)?;
+                    record_steps(ctx, &s, i, "run", r.elapsed, r.server_timing.as_deref())?;
+                    bar.inc(1);
+                }
+                Ok(())
+            }
+            .await;
+            if let Some(sb) = &sb {
+                b.destroy(sb).await?;
+            }
+            result?;
+        }
+        b.healthy()
+    }
+    .await;
+    ctx.release(&b).await;
+    result
+}
+
+/// `GET /health` as many times as the warm runs (phase `health`): the same client, server and
+/// connection with no sandbox work — what any request to the executor pays at least.
+async fn health_round_trips(
+    ctx: &Ctx,
+    b: &crate::backend::AnyBackend,
+    s: &SeriesKey,
+    spec: &LadderSpec,
+) -> Result<()> {
+    let crate::backend::AnyBackend::Wasm(w) = b else {
+        return Ok(());
+    };
+    let url = format!("{}/health", w.url());
+    let http = b.client().http();
+    for i in 0..spec.http_warm_runs {
+        ctx.rec.cancel.check()?;
+        let t = std::time::Instant::now();
+        let r = http
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        let status = r.status();
+        r.bytes().await?;
+        let elapsed = t.elapsed();
+        if !status.is_success() {
+            bail!("GET /health answered {status}");
+        }
+        ctx.rec.latency(s, 1, i, phase::HEALTH, elapsed)?;
+    }
+    Ok(())
+}
+
+/// Records a request's steps as `<prefix>_<step>`, its handler as `<prefix>_total` and the rest
+/// of what the client waited as `<prefix>_outside`. An executor that does not answer the steps
+/// (an older build) leaves them absent.
+fn record_steps(
+    ctx: &Ctx,
+    s: &SeriesKey,
+    i: u32,
+    prefix: &str,
+    client: Duration,
+    server_timing: Option<&str>,
+) -> Result<()> {
+    let Some(header) = server_timing else {
+        return Ok(());
+    };
+    for (step, d) in wow_runtime::timing::parse(header) {
+        ctx.rec.latency(s, 1, i, &format!("{prefix}_{step}"), d)?;
+        if step == wow_runtime::timing::TOTAL {
+            let outside = client.saturating_sub(d);
+            ctx.rec
+                .latency(s, 1, i, &format!("{prefix}_outside"), outside)?;
+        }
+    }
     Ok(())
 }
 
