@@ -20,7 +20,12 @@ pub const ABOUT: About = About {
             cached artifact from memory or a file, build the `InstancePre`, instantiate on \
             demand or from the pool, a fresh run, a run on a pre-warmed instance), beside \
             Docker's cold-start phases (create, start, ready = first HTTP answer, init, first \
-            run).",
+            run). Below them, the same path as a client meets it: a precompiled cold start \
+            (`/init` shipping the module, artifact cached) and a warm `/run` over HTTP to an \
+            executor process, each broken down by the executor's own step timing \
+            (`Server-Timing`); `outside` is what the client waited beyond the executor's \
+            handler (its encoding, the request head and the answer on the wire, HTTP parsing, \
+            scheduling).",
     section,
 };
 
@@ -34,10 +39,133 @@ const DOCKER_PHASES: [&str; 5] = [
 ];
 
 fn section(ds: &Dataset, device: &str) -> Section {
-    let rows = select(ds, device);
+    let all = select(ds, device);
+    let (steps, rows): (Vec<&SummaryRow>, Vec<&SummaryRow>) =
+        all.into_iter().partition(|r| breakdown_step(r).is_some());
     let mut tables = String::new();
     write_table(&mut tables, &rows);
+    write_breakdown(&mut tables, &rows, &steps);
     Section::new(ABOUT.experiment, [chart(ds, device, &rows)], tables)
+}
+
+/// For a row of the HTTP breakdown (`init_<step>`, `run_<step>`): the request's total phase
+/// and the step.
+fn breakdown_step(r: &SummaryRow) -> Option<(&'static str, &str)> {
+    if r.backend != Backend::Wasm || r.variant == Series::InProcess {
+        return None;
+    }
+    if let Some(step) = r.phase.strip_prefix("init_") {
+        return Some((phase::COLD_START, step));
+    }
+    r.phase
+        .strip_prefix("run_")
+        .map(|step| (phase::WARM_RUN, step))
+}
+
+/// The executor's steps (`wow_runtime::timing`) in the order an `/init` or a `/run` takes them.
+const STEP_ORDER: [&str; 18] = [
+    "read",
+    "parse",
+    "slot",
+    "decode",
+    "check",
+    "digest",
+    "cache",
+    "prepare",
+    "action",
+    "admit",
+    "io",
+    "instance_pool",
+    "instantiate",
+    "wasi",
+    "guest",
+    "teardown",
+    "output",
+    "respond",
+];
+
+/// The HTTP breakdown: for each request kind, its client-side median, then each step's median
+/// and share of it, in the order the executor takes them.
+fn write_breakdown(out: &mut String, rows: &[&SummaryRow], steps: &[&SummaryRow]) {
+    if steps.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\nWhere the time of a request goes, as the executor times it (medians of each step \
+         over the samples, so they need not add up to the total):\n\n",
+    );
+    let mut t = Table::new(&["request", "workload", "step", ">n", ">median", ">share"]);
+    for total in [phase::COLD_START, phase::WARM_RUN] {
+        let Some(whole) = rows
+            .iter()
+            .find(|r| r.variant == Series::Precompiled && r.phase == total)
+        else {
+            continue;
+        };
+        let label = if total == phase::COLD_START {
+            "precompiled cold start"
+        } else {
+            "warm /run"
+        };
+        let share = |m: Option<f64>| match (m, whole.median) {
+            (Some(m), Some(w)) if w > 0.0 => format!("{:.0}%", 100.0 * m / w),
+            _ => String::new(),
+        };
+        t.row(vec![
+            label.into(),
+            whole.workload.clone(),
+            "client (whole request)".into(),
+            table::count(whole.n),
+            table::median(Some(whole), fmt::duration_us),
+            share(whole.median),
+        ]);
+        let mut mine: Vec<&&SummaryRow> = steps
+            .iter()
+            .filter(|r| breakdown_step(r).is_some_and(|(t, _)| t == total))
+            .collect();
+        // In the order the executor takes them; the handler's total and what lies outside it
+        // last.
+        mine.sort_by_key(|r| {
+            let step = breakdown_step(r).map(|(_, s)| s).unwrap_or_default();
+            match step {
+                "total" => STEP_ORDER.len() + 1,
+                "outside" => STEP_ORDER.len() + 2,
+                s => STEP_ORDER
+                    .iter()
+                    .position(|o| *o == s)
+                    .unwrap_or(STEP_ORDER.len()),
+            }
+        });
+        for r in mine {
+            let step = breakdown_step(r).map(|(_, s)| s).unwrap_or_default();
+            t.row(vec![
+                label.into(),
+                r.workload.clone(),
+                match step {
+                    "total" => "executor handler (total)".into(),
+                    "outside" => "outside the handler".into(),
+                    s => s.replace('_', " "),
+                },
+                table::count(r.n),
+                table::median(Some(r), fmt::duration_us),
+                share(r.median),
+            ]);
+        }
+    }
+    if let Some(h) = rows
+        .iter()
+        .find(|r| r.variant == Series::Precompiled && r.phase == phase::HEALTH)
+    {
+        t.row(vec![
+            "GET /health (no sandbox work)".into(),
+            String::new(),
+            "client (whole request)".into(),
+            table::count(h.n),
+            table::median(Some(h), fmt::duration_us),
+            String::new(),
+        ]);
+    }
+    t.write_to(out);
 }
 
 /// The ladder's latency rows in display order: Wasm's rungs, then Docker's phases; unknown
