@@ -109,8 +109,23 @@ pub fn record_provision_parts(
     Ok(())
 }
 
+/// Puts `code`'s artifact in the executor's cache before the clock starts: one untimed cold
+/// start, its sandbox destroyed.
+pub async fn warm_artifact_cache<B: Backend>(
+    b: &B,
+    code: &ActionCode,
+    params: &Value,
+) -> Result<()> {
+    let (sb, r) = cold_start_once(b, "warm-cache", code, params).await;
+    if let Some(sb) = sb {
+        let _ = b.destroy(&sb).await;
+    }
+    r.map(|_| ())
+        .map_err(|e| anyhow::anyhow!("warming the artifact cache failed: {e}"))
+}
+
 /// What the init must have reported for the series to be what its name says.
-fn expected_artifact(series: Series) -> Option<&'static [&'static str]> {
+pub(crate) fn expected_artifact(series: Series) -> Option<&'static [&'static str]> {
     match series {
         Series::Compile => Some(&["compiled"]),
         Series::Precompiled | Series::DockerWasm => Some(&["memory", "disk"]),
@@ -169,12 +184,7 @@ async fn run_series(
 ) -> Result<()> {
     let variant: Series = s.variant.parse()?;
     if variant == Series::Precompiled {
-        // Put the artifact in the executor's cache before the clock starts.
-        let (sb, r) = cold_start_once(b, "warm-cache", base, &spec.params).await;
-        if let Some(sb) = sb {
-            let _ = b.destroy(&sb).await;
-        }
-        r.map_err(|e| anyhow::anyhow!("warming the artifact cache failed: {e}"))?;
+        warm_artifact_cache(b, base, &spec.params).await?;
     }
     for &level in &spec.levels {
         for rep in 0..spec.repetitions {

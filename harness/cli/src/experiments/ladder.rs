@@ -119,13 +119,7 @@ async fn http_breakdown(ctx: &Ctx, spec: &LadderSpec, bar: &indicatif::ProgressB
         let workload = ctx.workload(&spec.http_workload).to_string();
         let code = ctx.code(&workload)?;
         let body = code.init_body(BackendKind::Wasm).clone();
-        // The artifact goes into the executor's cache before the clock starts.
-        let (sb, r) =
-            super::cold_start::cold_start_once(b.as_ref(), "warm-cache", &code, &json!({})).await;
-        if let Some(sb) = &sb {
-            b.destroy(sb).await?;
-        }
-        r.map_err(|e| anyhow!("warming the artifact cache failed: {e}"))?;
+        super::cold_start::warm_artifact_cache(b.as_ref(), &code, &json!({})).await?;
         let s = key(&workload);
         for i in 0..spec.http_cold_starts {
             ctx.rec.cancel.check()?;
@@ -138,7 +132,9 @@ async fn http_breakdown(ctx: &Ctx, spec: &LadderSpec, bar: &indicatif::ProgressB
             if !r.ok() {
                 bail!("a precompiled init failed: {}", r.error_text());
             }
-            if !matches!(r.artifact().as_deref(), Some("memory" | "disk")) {
+            let cached = super::cold_start::expected_artifact(Series::Precompiled)
+                .is_some_and(|allowed| r.artifact().is_some_and(|a| allowed.contains(&&*a)));
+            if !cached {
                 bail!("a precompiled init compiled: {:?}", r.artifact());
             }
             ctx.rec.latency(&s, 1, i, phase::COLD_START, elapsed)?;
