@@ -817,7 +817,6 @@ mod tests {
         cfg.allocator = AllocatorChoice::OnDemand;
         let exec = Executor::new(cfg).unwrap();
         init_and_run(&exec, "before", "a").await;
-        exec.prewarm_now("before", 1).await.unwrap();
 
         poison(&exec.sandboxes);
         exec.cache.poison_locks();
@@ -825,10 +824,14 @@ mod tests {
             a.pool.poison_lock();
         }
 
-        // Every path through the locks still answers: a warm run from the pool, a new
-        // sandbox with new code (compile, in-flight table, memory tier), a memory hit,
-        // the janitor's sweep, destroy, and the gauges.
+        // Every path through the locks still answers: pre-warming, a warm run from the pool,
+        // a new sandbox with new code (compile, in-flight table, memory tier), a memory hit,
+        // the janitor's sweep, destroy, and the gauges. The pool is filled only now, after a
+        // run: the poisoning threads' panics can take seconds (backtraces), and two janitor
+        // windows without a run empty a pool.
         let req = RunRequest::parse(br#"{"value": {}}"#).unwrap();
+        exec.run("before", &req).await.unwrap();
+        exec.prewarm_now("before", 1).await.unwrap();
         let out = exec.run("before", &req).await.unwrap();
         assert!(out.prewarmed);
         init_and_run(&exec, "after", "b").await;
