@@ -63,7 +63,7 @@ fn breakdown_step(r: &SummaryRow) -> Option<(&'static str, &str)> {
 }
 
 /// The executor's steps (`wow_runtime::timing`) in the order an `/init` or a `/run` takes them.
-const STEP_ORDER: [&str; 18] = [
+const STEP_ORDER: [&str; 19] = [
     "read",
     "parse",
     "slot",
@@ -77,6 +77,7 @@ const STEP_ORDER: [&str; 18] = [
     "io",
     "instance_pool",
     "instantiate",
+    "prewarm",
     "wasi",
     "guest",
     "teardown",

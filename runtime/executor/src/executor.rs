@@ -498,14 +498,17 @@ impl Executor {
             instance,
             permit: _permit,
         } = ready;
-        if self.prewarms() {
-            self.refill(action);
-        }
         steps.mark(if prewarmed {
             "instance_pool"
         } else {
             "instantiate"
         });
+        // Topped up before the guest runs, so that concurrent runs of a long action find
+        // instances (after the run, the `sleep` throughput group met cold instantiations).
+        if self.prewarms() {
+            self.refill(action);
+            steps.mark("prewarm");
+        }
 
         let end = instance.run(io).await;
         let exec = exec_start.elapsed();
