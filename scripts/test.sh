@@ -19,18 +19,32 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
 fi
 
+# Runs one step, and says how long it took (CI has a time budget; this shows where it goes).
+step() {
+    local name=$1 t=$SECONDS rc=0
+    shift
+    echo "== $name"
+    "$@" || rc=$?
+    echo "== $name: $((SECONDS - t)) s, exit $rc"
+    return "$rc"
+}
+
 # The hostile-input suites run on their own, uncaptured, so their numbered case lists show.
 status=0
-cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
-cargo test -p wow-runtime -p wow-proxy --test hostile -- --nocapture || status=$?
+step "every test" cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
+# `--workspace` with `--test`/`--exclude` rather than `-p`: the same feature set as the run above,
+# so nothing is compiled again (a `-p` selection rebuilt some 40 crates, minutes in CI).
+step "hostile inputs" cargo test --workspace --test hostile -- --nocapture || status=$?
 # The executor's HTTP suites (results, isolation, limits, hostile input) on every other engine;
 # the reference engine ran them above.
 for engine in wasmer wamr wasmi; do
-    echo "== the executor's suites on $engine"
-    WOW_RUNTIME_ENGINE=$engine cargo test -p wow-runtime --test it || status=$?
-    WOW_RUNTIME_ENGINE=$engine cargo test -p wow-runtime --test hostile -- --nocapture || status=$?
+    WOW_RUNTIME_ENGINE=$engine step "the executor's suites on $engine" \
+        cargo test --workspace --exclude wow-proxy --test it || status=$?
+    WOW_RUNTIME_ENGINE=$engine step "hostile inputs on $engine" \
+        cargo test --workspace --exclude wow-proxy --test hostile -- --nocapture || status=$?
 done
 [ "$status" -eq 0 ] || exit "$status"
 # The ARM smoke test: the aarch64 executor under qemu, cross-built first.
-scripts/cross-aarch64.sh --runtime-only --debug >/dev/null
-cargo test -p wowbench --test aarch64 -- --ignored --nocapture
+step "aarch64 cross-build" sh -c 'exec scripts/cross-aarch64.sh --runtime-only --debug >/dev/null'
+step "aarch64 smoke test" cargo test -p wowbench --test aarch64 -- --ignored --nocapture
+echo "== all tests: $SECONDS s"

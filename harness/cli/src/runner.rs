@@ -388,7 +388,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         };
         let ooms_before = ooms();
         let r = match &baseline {
-            None => run_engines(&ctx, spec, &engines).await,
+            None => run_engines(&[&ctx], spec, &engines).await,
             Some((side, ..)) => run_paired(&ctx, side, spec, &engines).await,
         };
         if watch.is_some() {
@@ -649,9 +649,14 @@ fn check_baseline_executor(program: &std::path::Path, opts: &RunOptions) -> Resu
 }
 
 /// Runs one experiment of a paired run: split into blocks (one per repetition, at most
-/// [`PAIRED_BLOCKS_MAX`]), each block measured on both sides in turn — the baseline first in
-/// even blocks, this build first in odd ones — so that a slow spell of the machine falls on both
-/// sides alike instead of on whichever ran during it. Every row carries its block.
+/// [`PAIRED_BLOCKS_MAX`]), each block measured on both sides — the baseline first in even
+/// blocks, this build first in odd ones — so that a slow spell of the machine falls on both
+/// sides alike instead of on whichever ran during it. An experiment that [`alternates`]
+/// (`cold-start`) has both sides' backends up in a block and takes turns measurement by
+/// measurement; the others measure one side's share of the block after the other's. Every row
+/// carries its block.
+///
+/// [`alternates`]: experiments::alternates
 async fn run_paired(
     this: &Ctx,
     baseline: &Ctx,
@@ -668,7 +673,13 @@ async fn run_paired(
         };
         for side in sides {
             side.rec.set_block(b);
-            run_engines(side, &block, engines).await?;
+        }
+        if experiments::alternates(&block) {
+            run_engines(&sides, &block, engines).await?;
+        } else {
+            for side in sides {
+                run_engines(&[side], &block, engines).await?;
+            }
         }
     }
     Ok(())
@@ -728,33 +739,42 @@ fn run_engines_of(opts: &RunOptions) -> Result<Vec<Engine>> {
     Ok(wanted)
 }
 
-/// Runs one experiment once per engine: the first pass with every backend asked for, each
-/// later pass with the Wasm series only, its executors on that engine.
-async fn run_engines(ctx: &Ctx, spec: &ExperimentSpec, engines: &[Engine]) -> Result<()> {
+/// Runs one experiment once per engine on the given sides (one, or a paired run's two
+/// measured together): the first pass with every backend asked for, each later pass with the
+/// Wasm series only, its executors on that engine.
+async fn run_engines(sides: &[&Ctx], spec: &ExperimentSpec, engines: &[Engine]) -> Result<()> {
+    let lead = sides[0];
     let mut outcome = Ok(());
     for (i, &engine) in engines.iter().enumerate() {
-        if i > 0 && !ctx.backends.contains(&BackendKind::Wasm) {
+        if i > 0 && !lead.backends.contains(&BackendKind::Wasm) {
             break;
         }
-        ctx.begin_engine_pass(engine, i > 0);
-        let r = experiments::run(ctx, spec).await;
-        ctx.release_all().await;
-        ctx.rec.checkpoint()?;
+        for c in sides {
+            c.begin_engine_pass(engine, i > 0);
+        }
+        let r = experiments::run(sides, spec).await;
+        for c in sides {
+            c.release_all().await;
+            c.rec.checkpoint()?;
+        }
         match r {
-            Err(e) if e.is::<Interrupted>() || ctx.rec.cancel.is_cancelled() => return Err(e),
+            Err(e) if e.is::<Interrupted>() || lead.rec.cancel.is_cancelled() => return Err(e),
             // One engine's failure is recorded and the other engines still run.
             Err(e) if engines.len() > 1 => {
                 let e = e.context(format!("engine {engine}"));
                 if outcome.is_ok() {
                     outcome = Err(e);
                 } else {
-                    ctx.rec.note(&format!("error: {} failed: {e:#}", spec.id()));
+                    lead.rec
+                        .note(&format!("error: {} failed: {e:#}", spec.id()));
                 }
             }
             r => outcome = outcome.and(r),
         }
     }
-    ctx.begin_engine_pass(engines.first().copied().unwrap_or(Engine::REFERENCE), false);
+    for c in sides {
+        c.begin_engine_pass(engines.first().copied().unwrap_or(Engine::REFERENCE), false);
+    }
     outcome
 }
 

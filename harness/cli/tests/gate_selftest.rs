@@ -143,8 +143,8 @@ fn the_gate_passes_an_identical_build_and_fails_one_20_percent_slower() {
         eprintln!("identical: {}", describe(&json, name));
         assert_eq!(
             group(&json, name)["method"],
-            "paired-blocks",
-            "a paired run's sides are compared block by block"
+            "paired-ranks",
+            "a paired run's sides are compared block by block, by the signed-rank interval"
         );
     }
     assert_eq!(

@@ -12,6 +12,7 @@
 //! assumed); Docker `create-start`, `prestarted` (stem cells started before the clock) and
 //! `host-net`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -133,7 +134,14 @@ pub(crate) fn expected_artifact(series: Series) -> Option<&'static [&'static str
     }
 }
 
-pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
+/// Runs the experiment on one side, or on the sides of a paired run together: each side's
+/// backend is up at once, and every cold start and every warm run of one side is followed by
+/// the same on the other, the order turning each time (the caller turns the sides' order). A
+/// slow spell of this machine — a compile beside it, lasting milliseconds — then falls on both
+/// sides alike, where measuring one side's share of a block after the other's let it fall on
+/// whichever ran during it.
+pub async fn run(sides: &[&Ctx], spec: &ColdStartSpec) -> Result<()> {
+    let ctx = sides[0];
     let workload = ctx.workload(&spec.workload).to_string();
     let base = ctx.code(&workload)?;
     let wasm = ctx.wasm_bytes(&workload)?;
@@ -141,12 +149,15 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
     let per_series: u64 =
         spec.levels.iter().map(|l| *l as u64).sum::<u64>() * spec.repetitions as u64;
     let bar = ctx.rec.bar(
-        per_series * series.len() as u64,
+        per_series * series.len() as u64 * sides.len() as u64,
         Experiment::ColdStart.as_str(),
     );
     for (kind, variant) in series {
         bar.set_message(format!("{} {variant}", kind.as_str()));
-        let b = ctx.backend(kind, variant, 1).await?;
+        let mut backends = Vec::with_capacity(sides.len());
+        for c in sides {
+            backends.push(c.backend(kind, variant, 1).await?);
+        }
         let s = SeriesKey::new(
             Experiment::ColdStart,
             kind.backend(),
@@ -154,7 +165,13 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
             Config::Default,
             &workload,
         );
-        let mut result = run_series(ctx, spec, &b, &s, &base, &wasm, &bar).await;
+        let inputs = Inputs {
+            spec,
+            base: &base,
+            wasm: &wasm,
+            bar: &bar,
+        };
+        let mut result = run_series(sides, &backends, &s, &inputs).await;
         if result.is_ok() && spec.warm_runs > 0 {
             let warm = SeriesKey::new(
                 Experiment::ColdStart,
@@ -164,118 +181,166 @@ pub async fn run(ctx: &Ctx, spec: &ColdStartSpec) -> Result<()> {
                 &spec.warm_workload,
             );
             let code = ctx.code(&spec.warm_workload)?;
-            result = warm_runs(ctx, spec.warm_runs, &b, &warm, &code).await;
+            result = warm_runs(sides, spec.warm_runs, &backends, &warm, &code).await;
         }
-        ctx.release(&b).await;
+        for (c, b) in sides.iter().zip(&backends) {
+            c.release(b).await;
+        }
         result?;
     }
     bar.finish_with_message("done");
     Ok(())
 }
 
+/// The sides' indexes in the order of measurement `i`: as listed when `i` is even, reversed
+/// when odd.
+fn order(n: usize, i: u32) -> Vec<usize> {
+    let mut o: Vec<usize> = (0..n).collect();
+    if i % 2 == 1 {
+        o.reverse();
+    }
+    o
+}
+
+/// What every side's cold starts of a series share.
+struct Inputs<'a> {
+    spec: &'a ColdStartSpec,
+    base: &'a ActionCode,
+    wasm: &'a [u8],
+    bar: &'a indicatif::ProgressBar,
+}
+
 async fn run_series(
-    ctx: &Ctx,
-    spec: &ColdStartSpec,
-    b: &AnyBackend,
+    sides: &[&Ctx],
+    backends: &[Arc<AnyBackend>],
     s: &SeriesKey,
-    base: &ActionCode,
-    wasm: &[u8],
-    bar: &indicatif::ProgressBar,
+    inputs: &Inputs<'_>,
 ) -> Result<()> {
     let variant: Series = s.variant.parse()?;
     if variant == Series::Precompiled {
-        warm_artifact_cache(b, base, &spec.params).await?;
+        for b in backends {
+            warm_artifact_cache(b.as_ref(), inputs.base, &inputs.spec.params).await?;
+        }
     }
-    for &level in &spec.levels {
-        for rep in 0..spec.repetitions {
-            ctx.rec.cancel.check()?;
-            if let AnyBackend::Docker(d) = b
-                && variant == Series::Prestarted
-            {
-                d.prestart(level as usize).await?;
-            }
-            // Codes are prepared (and base64-encoded) before the clock starts.
-            let codes: Vec<ActionCode> = (0..level)
-                .map(|k| {
-                    if variant == Series::Compile {
-                        let tag = format!("{}-{level}-{rep}-{k}", ctx.rec.run_id);
-                        base.with_wasm(&wow_artifacts::with_custom_section(
-                            wasm,
-                            "wowbench-action",
-                            tag.as_bytes(),
-                        ))
-                    } else {
-                        base.clone()
-                    }
-                })
-                .collect();
-            let starts = codes.iter().enumerate().map(|(k, code)| {
-                let action = format!("cs{level}r{rep}k{k}");
-                async move { cold_start_once(b, &action, code, &spec.params).await }
-            });
-            let results = futures::future::join_all(starts).await;
-            let mut sandboxes = Vec::new();
-            for (k, (sb, r)) in results.into_iter().enumerate() {
-                let r = r.and_then(|c| match (expected_artifact(variant), &c.artifact) {
-                    (Some(allowed), Some(got)) if !allowed.contains(&got.as_str()) => Err(format!(
-                        "the init reported artifact {got:?}, which is not what series {variant} measures"
-                    )),
-                    _ => Ok(c),
-                });
-                record(ctx, s, level, rep * level + k as u32, &r)?;
-                sandboxes.extend(sb);
-                bar.inc(1);
-            }
-            b.healthy()?;
-            // The next level starts only when every sandbox of this one is gone.
-            let destroys = sandboxes.iter().map(|sb| b.destroy(sb));
-            for r in futures::future::join_all(destroys).await {
-                if let Err(e) = r {
-                    ctx.note(format!("destroying a cold-start sandbox failed: {e:#}"));
-                }
+    for &level in &inputs.spec.levels {
+        for rep in 0..inputs.spec.repetitions {
+            for j in order(sides.len(), rep) {
+                one_level(sides[j], &backends[j], s, variant, level, rep, inputs).await?;
             }
         }
     }
     Ok(())
 }
 
-/// The warm-run group: one sandbox, `n` sequential `/run`s of `{}`, each recorded (phase
-/// `warm_run`); a failed run is recorded as a failure and the group goes on, and a sandbox that
-/// does not start is one failure for the group.
-async fn warm_runs(
+/// Repetition `rep` of `level` on one side: `level` concurrent cold starts, recorded, then
+/// every sandbox destroyed (the next one starts only when all are gone).
+async fn one_level(
     ctx: &Ctx,
-    n: u32,
     b: &AnyBackend,
+    s: &SeriesKey,
+    variant: Series,
+    level: u32,
+    rep: u32,
+    inputs: &Inputs<'_>,
+) -> Result<()> {
+    ctx.rec.cancel.check()?;
+    if let AnyBackend::Docker(d) = b
+        && variant == Series::Prestarted
+    {
+        d.prestart(level as usize).await?;
+    }
+    // Codes are prepared (and base64-encoded) before the clock starts.
+    let codes: Vec<ActionCode> = (0..level)
+        .map(|k| {
+            if variant == Series::Compile {
+                let tag = format!("{}-{level}-{rep}-{k}", ctx.rec.run_id);
+                inputs.base.with_wasm(&wow_artifacts::with_custom_section(
+                    inputs.wasm,
+                    "wowbench-action",
+                    tag.as_bytes(),
+                ))
+            } else {
+                inputs.base.clone()
+            }
+        })
+        .collect();
+    let params = &inputs.spec.params;
+    let starts = codes.iter().enumerate().map(|(k, code)| {
+        let action = format!("cs{level}r{rep}k{k}");
+        async move { cold_start_once(b, &action, code, params).await }
+    });
+    let results = futures::future::join_all(starts).await;
+    let mut sandboxes = Vec::new();
+    for (k, (sb, r)) in results.into_iter().enumerate() {
+        let r = r.and_then(|c| match (expected_artifact(variant), &c.artifact) {
+            (Some(allowed), Some(got)) if !allowed.contains(&got.as_str()) => Err(format!(
+                "the init reported artifact {got:?}, which is not what series {variant} measures"
+            )),
+            _ => Ok(c),
+        });
+        record(ctx, s, level, rep * level + k as u32, &r)?;
+        sandboxes.extend(sb);
+        inputs.bar.inc(1);
+    }
+    b.healthy()?;
+    let destroys = sandboxes.iter().map(|sb| b.destroy(sb));
+    for r in futures::future::join_all(destroys).await {
+        if let Err(e) = r {
+            ctx.note(format!("destroying a cold-start sandbox failed: {e:#}"));
+        }
+    }
+    Ok(())
+}
+
+/// The warm-run group: one sandbox per side, `n` sequential `/run`s of `{}` on each (the sides
+/// taking turns), each recorded (phase `warm_run`); a failed run is recorded as a failure and
+/// the group goes on, and a sandbox that does not start is one failure for its side.
+async fn warm_runs(
+    sides: &[&Ctx],
+    n: u32,
+    backends: &[Arc<AnyBackend>],
     s: &SeriesKey,
     code: &ActionCode,
 ) -> Result<()> {
     let params = serde_json::json!({});
-    let (sb, first) = cold_start_once(b, "warm-run", code, &params).await;
     let m = Measure::latency(phase::WARM_RUN);
-    let result = async {
-        if let Err(e) = first {
-            return ctx
-                .rec
-                .fail(s, 1, 0, m, &format!("the sandbox did not start: {e}"));
+    let mut sandboxes = Vec::with_capacity(sides.len());
+    for (ctx, b) in sides.iter().zip(backends) {
+        let (sb, first) = cold_start_once(b.as_ref(), "warm-run", code, &params).await;
+        if let Err(e) = &first {
+            ctx.rec
+                .fail(s, 1, 0, m, &format!("the sandbox did not start: {e}"))?;
         }
-        let Some(sb) = sb.as_ref() else {
-            return Ok(());
-        };
+        sandboxes.push((sb, first.is_ok()));
+    }
+    let result = async {
         for i in 0..n {
-            ctx.rec.cancel.check()?;
-            match b.run(sb, &params).await {
-                Ok(r) if r.ok() => ctx.rec.latency(s, 1, i, phase::WARM_RUN, r.elapsed)?,
-                Ok(r) => ctx.rec.fail(s, 1, i, m, &r.error_text())?,
-                Err(e) => ctx.rec.fail(s, 1, i, m, &format!("{e:#}"))?,
+            for j in order(sides.len(), i) {
+                let (ctx, b) = (sides[j], &backends[j]);
+                let (Some(sb), true) = &sandboxes[j] else {
+                    continue;
+                };
+                ctx.rec.cancel.check()?;
+                match b.run(sb, &params).await {
+                    Ok(r) if r.ok() => ctx.rec.latency(s, 1, i, phase::WARM_RUN, r.elapsed)?,
+                    Ok(r) => ctx.rec.fail(s, 1, i, m, &r.error_text())?,
+                    Err(e) => ctx.rec.fail(s, 1, i, m, &format!("{e:#}"))?,
+                }
             }
         }
-        b.healthy()
+        backends
+            .iter()
+            .zip(&sandboxes)
+            .filter(|(_, (_, started))| *started)
+            .try_for_each(|(b, _)| b.healthy())
     }
     .await;
-    if let Some(sb) = &sb
-        && let Err(e) = b.destroy(sb).await
-    {
-        ctx.note(format!("destroying the warm-run sandbox failed: {e:#}"));
+    for ((ctx, b), (sb, _)) in sides.iter().zip(backends).zip(&sandboxes) {
+        if let Some(sb) = sb
+            && let Err(e) = b.destroy(sb).await
+        {
+            ctx.note(format!("destroying the warm-run sandbox failed: {e:#}"));
+        }
     }
     result
 }

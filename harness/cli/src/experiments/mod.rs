@@ -15,9 +15,23 @@ use anyhow::Result;
 use crate::ctx::Ctx;
 use crate::suite::ExperimentSpec;
 
-pub async fn run(ctx: &Ctx, spec: &ExperimentSpec) -> Result<()> {
+/// Whether the experiment measures a paired run's sides together, alternating: `cold-start`,
+/// whose sandboxes live for milliseconds each. The others hold many sandboxes, clients or
+/// memory readings at once and take one side at a time, the other side's backends stopped.
+pub fn alternates(spec: &ExperimentSpec) -> bool {
+    matches!(spec, ExperimentSpec::ColdStart(_))
+}
+
+/// Runs an experiment on one side; or on the sides of a paired run together, alternating
+/// measurement by measurement, when [`alternates`] says the experiment can.
+pub async fn run(sides: &[&Ctx], spec: &ExperimentSpec) -> Result<()> {
+    let ctx = match (sides, spec) {
+        (_, ExperimentSpec::ColdStart(s)) => return cold_start::run(sides, s).await,
+        ([ctx], _) => *ctx,
+        _ => anyhow::bail!("{} measures one side at a time", spec.id()),
+    };
     match spec {
-        ExperimentSpec::ColdStart(s) => cold_start::run(ctx, s).await,
+        ExperimentSpec::ColdStart(_) => unreachable!("handled above"),
         ExperimentSpec::Memory(s) => memory::run(ctx, s).await,
         ExperimentSpec::Throughput(s) => throughput::run(ctx, s).await,
         ExperimentSpec::Capacity(s) => capacity::run(ctx, s).await,

@@ -192,18 +192,21 @@ pub fn method_line(cmp: &Comparison) -> String {
     } else {
         String::new()
     };
-    let paired = cmp
-        .groups
-        .iter()
-        .any(|g| g.method == crate::stats::Method::PairedBlocks);
-    let runs = if paired {
-        format!(
-            "{runs}`paired`: the two sides of a paired run, a paired t interval of the blocks' \
-             ratios of medians, whose geometric mean is the change; "
-        )
-    } else {
-        runs
-    };
+    let has = |m: crate::stats::Method| cmp.groups.iter().any(|g| g.method == m);
+    let mut runs = runs;
+    if has(crate::stats::Method::PairedRanks) {
+        runs.push_str(
+            "`ranks`: the two sides of a paired run, the Wilcoxon signed-rank interval of the \
+             blocks' log ratios of medians, whose Hodges–Lehmann estimate is the change (≥ 6 \
+             blocks); ",
+        );
+    }
+    if has(crate::stats::Method::PairedBlocks) {
+        runs.push_str(
+            "`paired`: the two sides of a paired run, a paired t interval of the blocks' ratios \
+             of medians, whose geometric mean is the change (3–5 blocks); ",
+        );
+    }
     format!(
         "A regression is a change of the median beyond {}% in the metric's bad direction whose 95% \
          interval {rule}. Intervals: {runs}`bootstrap`: of the ratio of medians, {} resamples \
