@@ -484,9 +484,12 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         ..ThroughputSpec::default()
     };
     vec![
+        // Three repetitions a block (a paired run has at most 100 blocks): a block's median of
+        // three cold starts is steadier than one, and a cold start costs ~1 ms beside the
+        // block's executor starts.
         ExperimentSpec::ColdStart(ColdStartSpec {
             levels: vec![1, 4],
-            repetitions: 100,
+            repetitions: 300,
             workload: "noop".into(),
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
