@@ -32,8 +32,9 @@ step() {
 # The hostile-input suites run on their own, uncaptured, so their numbered case lists show.
 status=0
 step "every test" cargo test --workspace --no-fail-fast -- --skip hostile_inputs || status=$?
-# `--workspace` with `--test`/`--exclude` rather than `-p`: the same feature set as the run above,
-# so nothing is compiled again (a `-p` selection rebuilt some 40 crates, minutes in CI).
+# `--workspace` with `--test`/`--exclude` rather than `-p`, here and below: the same feature set
+# as the run above, so nothing is compiled again (a `-p` selection rebuilt some 40 crates and the
+# harness, minutes in CI).
 step "hostile inputs" cargo test --workspace --test hostile -- --nocapture || status=$?
 # The executor's HTTP suites (results, isolation, limits, hostile input) on every other engine;
 # the reference engine ran them above.
@@ -46,5 +47,5 @@ done
 [ "$status" -eq 0 ] || exit "$status"
 # The ARM smoke test: the aarch64 executor under qemu, cross-built first.
 step "aarch64 cross-build" sh -c 'exec scripts/cross-aarch64.sh --runtime-only --debug >/dev/null'
-step "aarch64 smoke test" cargo test -p wowbench --test aarch64 -- --ignored --nocapture
+step "aarch64 smoke test" cargo test --workspace --test aarch64 -- --ignored --nocapture
 echo "== all tests: $SECONDS s"

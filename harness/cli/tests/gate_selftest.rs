@@ -10,7 +10,7 @@
 //!
 //! The test profile's (debug) binaries run the Wasm side of the `ci` suite (`--backends wasm`:
 //! Docker's groups are the same image on both sides of a paired run, so they add time and no
-//! check). About 6 minutes on 2 cores.
+//! check). 6 to 10 minutes on 2 cores, depending on what else runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
