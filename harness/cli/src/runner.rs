@@ -755,6 +755,8 @@ async fn run_engines(sides: &[&Ctx], spec: &ExperimentSpec, engines: &[Engine]) 
         let r = experiments::run(sides, spec).await;
         for c in sides {
             c.release_all().await;
+        }
+        for c in sides {
             c.rec.checkpoint()?;
         }
         match r {
