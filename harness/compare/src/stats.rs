@@ -19,11 +19,13 @@
 //!
 //! The two sides of a paired run (`wowbench run --baseline-executor`) were measured block by
 //! block in turn on one machine, so each block's two medians share that block's conditions.
-//! With at least [`PAIRED_MIN_BLOCKS`] blocks measured on both sides the interval is a paired t
-//! interval over blocks, on a log scale: with `r_b = ln(current median_b ÷ baseline median_b)`,
-//! `mean(r) ± t(k−1) · s(r) / √k` over the k blocks, turned back into percent. What the machine
-//! did during a block cancels in its ratio; what is left is the noise the interval must cover,
-//! measured, not assumed. With a block median of 0 the same is done on the differences.
+//! With at least [`PAIRED_MIN_BLOCKS`] blocks measured on both sides the interval is over the
+//! blocks, on a log scale, with `r_b = ln(current median_b ÷ baseline median_b)`: from
+//! [`SIGNED_RANK_MIN_BLOCKS`] blocks the Wilcoxon signed-rank interval around the Hodges–Lehmann
+//! estimate ([`signed_rank`]), below it the paired t interval `mean(r) ± t(k−1) · s(r) / √k`;
+//! turned back into percent. What the machine did during a block cancels in its ratio; what is
+//! left is the noise the interval must cover, measured, not assumed. With a block median of 0
+//! the same is done on the differences.
 
 use serde::Serialize;
 use wow_records::stats::{mean_variance, median_in_place, percentile_sorted, t_975};

@@ -194,12 +194,8 @@ pub async fn run(sides: &[&Ctx], spec: &ColdStartSpec) -> Result<()> {
 
 /// The sides' indexes in the order of measurement `i`: as listed when `i` is even, reversed
 /// when odd.
-fn order(n: usize, i: u32) -> Vec<usize> {
-    let mut o: Vec<usize> = (0..n).collect();
-    if i % 2 == 1 {
-        o.reverse();
-    }
-    o
+fn order(n: usize, i: u32) -> impl Iterator<Item = usize> {
+    (0..n).map(move |j| if i % 2 == 1 { n - 1 - j } else { j })
 }
 
 /// What every side's cold starts of a series share.

@@ -25,18 +25,17 @@ pub fn alternates(spec: &ExperimentSpec) -> bool {
 /// Runs an experiment on one side; or on the sides of a paired run together, alternating
 /// measurement by measurement, when [`alternates`] says the experiment can.
 pub async fn run(sides: &[&Ctx], spec: &ExperimentSpec) -> Result<()> {
-    let ctx = match (sides, spec) {
-        (_, ExperimentSpec::ColdStart(s)) => return cold_start::run(sides, s).await,
-        ([ctx], _) => *ctx,
-        _ => anyhow::bail!("{} measures one side at a time", spec.id()),
+    let one = || match sides {
+        [ctx] => Ok(*ctx),
+        _ => Err(anyhow::anyhow!("{} measures one side at a time", spec.id())),
     };
     match spec {
-        ExperimentSpec::ColdStart(_) => unreachable!("handled above"),
-        ExperimentSpec::Memory(s) => memory::run(ctx, s).await,
-        ExperimentSpec::Throughput(s) => throughput::run(ctx, s).await,
-        ExperimentSpec::Capacity(s) => capacity::run(ctx, s).await,
-        ExperimentSpec::Realistic(s) => realistic::run(ctx, s).await,
-        ExperimentSpec::Ladder(s) => ladder::run(ctx, s).await,
-        ExperimentSpec::Soak(s) => soak::run(ctx, s).await.map(|_| ()),
+        ExperimentSpec::ColdStart(s) => cold_start::run(sides, s).await,
+        ExperimentSpec::Memory(s) => memory::run(one()?, s).await,
+        ExperimentSpec::Throughput(s) => throughput::run(one()?, s).await,
+        ExperimentSpec::Capacity(s) => capacity::run(one()?, s).await,
+        ExperimentSpec::Realistic(s) => realistic::run(one()?, s).await,
+        ExperimentSpec::Ladder(s) => ladder::run(one()?, s).await,
+        ExperimentSpec::Soak(s) => soak::run(one()?, s).await.map(|_| ()),
     }
 }

@@ -182,7 +182,7 @@ pub fn method_line(cmp: &Comparison) -> String {
         Rule::Threshold => "lies entirely beyond the threshold",
         Rule::Zero => "excludes no change",
     };
-    let runs = if cmp.baseline_runs.len() >= BETWEEN_RUNS_MIN {
+    let mut runs = if cmp.baseline_runs.len() >= BETWEEN_RUNS_MIN {
         format!(
             "`runs`: prediction interval from the run medians of the {} baseline runs (groups at \
              least {} of them measured); ",
@@ -193,7 +193,6 @@ pub fn method_line(cmp: &Comparison) -> String {
         String::new()
     };
     let has = |m: crate::stats::Method| cmp.groups.iter().any(|g| g.method == m);
-    let mut runs = runs;
     if has(crate::stats::Method::PairedRanks) {
         runs.push_str(
             "`ranks`: the two sides of a paired run, the Wilcoxon signed-rank interval of the \
