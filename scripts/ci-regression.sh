@@ -25,8 +25,10 @@
 #                           "--backends wasm --artifacts /opt/wowbench/artifacts --device pi3"
 #   WOWBENCH_COMPARE_ARGS   extra arguments of `wowbench compare`, e.g. "--threshold 15"
 #   WOWBENCH_BASELINE_PROXY in a paired run, the baseline build's static action proxy
-#                           (wow-proxy, musl) for its containers; default: both sides run this
-#                           build's proxy, and Docker's groups then compare it with itself
+#                           (wow-proxy, musl) for its containers. Without it both sides would
+#                           run this build's proxy and Docker's groups could only compare it
+#                           with itself, so a paired run then measures the Wasm side alone
+#                           (--backends wasm; name --backends in WOWBENCH_RUN_ARGS to override)
 #   GITHUB_STEP_SUMMARY     when set (GitHub Actions), the Markdown comparison is appended to it
 #
 # Output: OUT_DIR/<run>/ (the run folder), OUT_DIR/compare-<run>/ (summary.md, comparison.md,
@@ -101,6 +103,9 @@ if [[ $PAIRED -eq 1 ]]; then
     RUN_ARGS+=(--baseline-executor "$BASELINE")
     if [[ -n ${WOWBENCH_BASELINE_PROXY:-} ]]; then
         RUN_ARGS+=(--baseline-proxy "$WOWBENCH_BASELINE_PROXY")
+    elif [[ " ${RUN_ARGS[*]} " != *" --backends"* ]]; then
+        say "no WOWBENCH_BASELINE_PROXY: both sides would run this build's proxy, so Docker is left out (--backends wasm)"
+        RUN_ARGS+=(--backends wasm)
     fi
 else
     say "running the ci suite into $OUT"

@@ -271,10 +271,17 @@ impl Ctx {
     }
 
     /// A line in the run's notes (`meta.json`) and on screen.
+    ///
+    /// A note already made is not repeated: a paired run goes through an experiment once a
+    /// block, and would otherwise say the same thing a hundred times.
     pub fn note(&self, msg: impl Into<String>) {
         let msg = msg.into();
+        let mut notes = self.notes.lock().unwrap();
+        if notes.contains(&msg) {
+            return;
+        }
         self.rec.note(&format!("note: {msg}"));
-        self.notes.lock().unwrap().push(msg);
+        notes.push(msg);
     }
 
     /// `hash` iterations that take `target_ms` natively on this machine, measured once per run

@@ -11,6 +11,7 @@ pub mod inside_limits;
 pub mod invoker;
 pub mod loadgen;
 pub mod procfs;
+pub mod progress;
 pub mod recorder;
 pub mod rng;
 pub mod runner;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::progress::Progress;
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -275,8 +276,9 @@ impl Recorder {
         wow_records::histogram::write_hlog(&path, h, &key.slug())
     }
 
-    /// A progress bar for `len` steps under the run's display.
-    pub fn bar(&self, len: u64, label: &str) -> ProgressBar {
+    /// A progress bar for `len` steps under the run's display (lines where stderr is not a
+    /// terminal: [`crate::progress`]).
+    pub fn bar(&self, len: u64, label: &str) -> Progress {
         let pb = self.progress.add(ProgressBar::new(len));
         pb.set_style(
             ProgressStyle::with_template(
@@ -286,7 +288,7 @@ impl Recorder {
             .progress_chars("=> "),
         );
         pb.set_prefix(label.to_string());
-        pb
+        Progress::new(pb, label, crate::progress::as_lines(self.quiet))
     }
 
     /// A line above the progress bars (or on stderr when quiet).

@@ -648,8 +648,8 @@ fn check_baseline_executor(program: &std::path::Path, opts: &RunOptions) -> Resu
     Ok(())
 }
 
-/// Runs one experiment of a paired run: split into blocks (one per repetition, at most
-/// [`PAIRED_BLOCKS_MAX`]), each block measured on both sides — the baseline first in even
+/// Runs one experiment of a paired run: split into blocks ([`ExperimentSpec::paired_blocks`]),
+/// each block measured on both sides — the baseline first in even
 /// blocks, this build first in odd ones — so that a slow spell of the machine falls on both
 /// sides alike instead of on whichever ran during it. An experiment that [`alternates`]
 /// (`cold-start`) has both sides' backends up in a block and takes turns measurement by
@@ -663,7 +663,7 @@ async fn run_paired(
     spec: &ExperimentSpec,
     engines: &[Engine],
 ) -> Result<()> {
-    let k = spec.repetitions().clamp(1, PAIRED_BLOCKS_MAX);
+    let k = spec.paired_blocks();
     for b in 0..k {
         let block = spec.block(b, k);
         let sides = if b % 2 == 0 {

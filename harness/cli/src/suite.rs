@@ -141,6 +141,19 @@ impl ExperimentSpec {
         }
     }
 
+    /// How many blocks a paired run splits the experiment into: one per repetition, at most
+    /// [`PAIRED_BLOCKS_MAX`], unless the spec names fewer.
+    ///
+    /// [`PAIRED_BLOCKS_MAX`]: crate::runner::PAIRED_BLOCKS_MAX
+    pub fn paired_blocks(&self) -> u32 {
+        let k = match self {
+            ExperimentSpec::ColdStart(s) => s.paired_blocks.unwrap_or(s.repetitions),
+            other => other.repetitions(),
+        };
+        k.min(self.repetitions())
+            .clamp(1, crate::runner::PAIRED_BLOCKS_MAX)
+    }
+
     /// Block `b` of `k` of a paired run: its share of the repetitions (and of the warm runs),
     /// so that the `k` blocks together measure what the whole experiment would.
     pub fn block(&self, b: u32, k: u32) -> ExperimentSpec {
@@ -203,6 +216,10 @@ pub struct ColdStartSpec {
     /// Sequential `/run`s on one warm sandbox of `warm_workload` per series (0: none).
     pub warm_runs: u32,
     pub warm_workload: String,
+    /// Blocks of a paired run (default: one per repetition, at most 100). Fewer blocks of
+    /// several repetitions each save what every block pays once: its backends' start and its
+    /// warm-run sandbox — a container's start and removal on Docker.
+    pub paired_blocks: Option<u32>,
 }
 
 impl Default for ColdStartSpec {
@@ -216,6 +233,7 @@ impl Default for ColdStartSpec {
             warm_workload: "noop".into(),
             wasm_variants: default_wasm_cold(),
             docker_variants: default_docker_cold(),
+            paired_blocks: None,
         }
     }
 }
@@ -472,7 +490,9 @@ impl Suite {
 /// three minutes for both sides on a 2-core machine. Most of the noise here is between blocks
 /// (each block starts its own executor and meets the machine at another moment), so the Wasm
 /// side, whose samples are cheap, gets a hundred blocks; Docker's cost a container each and
-/// get fewer, its cold start at 1 concurrent only.
+/// get fewer, its cold start at 1 concurrent only. Block counts below 100 are even: a paired
+/// block puts the baseline first in even blocks and this build first in odd ones, and an odd
+/// count lets one side go first once more.
 fn ci_suite() -> Vec<ExperimentSpec> {
     let docker = vec![Series::CreateStart];
     let throughput = ThroughputSpec {
@@ -484,12 +504,12 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         ..ThroughputSpec::default()
     };
     vec![
-        // Three repetitions a block (a paired run has at most 100 blocks): a block's median of
-        // three cold starts is steadier than one, and a cold start costs ~1 ms beside the
+        // Six repetitions a block (a paired run has at most 100 blocks): a block's median of
+        // six cold starts is steadier than one, and a cold start costs ~1 ms beside the
         // block's executor starts.
         ExperimentSpec::ColdStart(ColdStartSpec {
             levels: vec![1, 4],
-            repetitions: 300,
+            repetitions: 600,
             workload: "noop".into(),
             params: json!({}),
             wasm_variants: vec![Series::Precompiled],
@@ -497,16 +517,20 @@ fn ci_suite() -> Vec<ExperimentSpec> {
             // The warm `/run` latency, a headline group of the gate.
             warm_runs: 2000,
             warm_workload: "noop".into(),
+            paired_blocks: None,
         }),
         ExperimentSpec::ColdStart(ColdStartSpec {
             levels: vec![1],
-            repetitions: 30,
+            repetitions: 60,
             workload: "noop".into(),
             params: json!({}),
             wasm_variants: vec![],
             docker_variants: docker.clone(),
             warm_runs: 300,
             warm_workload: "noop".into(),
+            // Two cold starts a block: a block's warm-run container and its removal cost as
+            // much as a cold start.
+            paired_blocks: Some(30),
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![10],
@@ -519,34 +543,36 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         }),
         ExperimentSpec::Memory(MemorySpec {
             sandboxes: vec![5],
-            repetitions: 3,
+            repetitions: 8,
             module_sizes: false,
             wasm_variants: vec![],
             docker_variants: docker.clone(),
             ..MemorySpec::default()
         }),
-        // `hash`, CPU-bound (a headline), ten windows of Wasm, three of Docker; `sleep` (the
-        // executor's concurrency), steady, three windows.
+        // `hash`, CPU-bound (a headline), twenty short windows of Wasm and eight of Docker;
+        // `sleep` (the executor's concurrency), steady, four windows.
         ExperimentSpec::Throughput(ThroughputSpec {
             mixes: vec!["cpu".into()],
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![],
-            repetitions: 10,
+            repetitions: 20,
+            warmup_s: 0.25,
+            window_s: 0.75,
             ..throughput.clone()
         }),
         ExperimentSpec::Throughput(ThroughputSpec {
             mixes: vec!["io".into()],
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![],
-            repetitions: 3,
+            repetitions: 4,
             ..throughput.clone()
         }),
         ExperimentSpec::Throughput(ThroughputSpec {
             mixes: vec!["cpu".into()],
             wasm_variants: vec![],
             docker_variants: docker,
-            window_s: 2.0,
-            repetitions: 3,
+            window_s: 1.0,
+            repetitions: 8,
             ..throughput
         }),
         // The HTTP breakdown stays out: the cold-start experiment above already gates the
@@ -574,6 +600,18 @@ mod tests {
             assert_eq!(ids, Experiment::SUITE.to_vec(), "{name}");
         }
         assert!(Suite::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn the_ci_suites_block_counts_balance_the_sides_order() {
+        for spec in ci_suite() {
+            let k = spec.paired_blocks();
+            assert!(
+                k == crate::runner::PAIRED_BLOCKS_MAX || k % 2 == 0,
+                "{}: {k} blocks let one side go first more often",
+                spec.id()
+            );
+        }
     }
 
     #[test]

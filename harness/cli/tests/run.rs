@@ -383,6 +383,47 @@ http_warm_runs = 1
     );
 }
 
+/// Run into a pipe (as in CI), without `--quiet`: the progress bars cannot draw, so the progress
+/// comes as lines, one as each level starts and one at each experiment's end.
+#[test]
+fn piped_progress_is_written_as_lines() {
+    let out_dir = scratch("progress");
+    let out = wowbench(&[
+        "run",
+        "cold-start",
+        "memory",
+        "--quick",
+        "--backends",
+        "wasm",
+        "--engines",
+        "wasmtime",
+        "--variants",
+        "precompiled,shared",
+        "--no-report",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for line in [
+        "cold-start: wasm precompiled c1 — 0/",
+        "cold-start: wasm precompiled c4 — ",
+        "cold-start: wasm precompiled warm /run — ",
+        "memory: wasm shared, 5 sandboxes — ",
+        "memory: done — ",
+    ] {
+        assert!(err.contains(line), "no progress line {line:?} in:\n{err}");
+    }
+    let done = err.lines().find(|l| l.starts_with("cold-start: done — "));
+    let done = done.unwrap_or_else(|| panic!("no end line in:\n{err}"));
+    let (pos, len) = done["cold-start: done — ".len()..]
+        .split(',')
+        .next()
+        .and_then(|f| f.split_once('/'))
+        .unwrap_or_else(|| panic!("no position in {done:?}"));
+    assert_eq!(pos, len, "the end line counts every cold start: {done}");
+}
+
 #[test]
 fn bad_targets_and_options_are_clear_errors() {
     let out = wowbench(&["run", "cold-stat"]);

@@ -86,7 +86,7 @@ async fn steps(
     s: &SeriesKey,
     rep: u32,
     limits: Limits,
-    bar: &indicatif::ProgressBar,
+    bar: &crate::progress::Progress,
 ) -> Result<()> {
     let Limits { budget, bound_us } = limits;
     let b = inv.backend();

@@ -153,7 +153,6 @@ pub async fn run(sides: &[&Ctx], spec: &ColdStartSpec) -> Result<()> {
         Experiment::ColdStart.as_str(),
     );
     for (kind, variant) in series {
-        bar.set_message(format!("{} {variant}", kind.as_str()));
         let mut backends = Vec::with_capacity(sides.len());
         for c in sides {
             backends.push(c.backend(kind, variant, 1).await?);
@@ -181,6 +180,7 @@ pub async fn run(sides: &[&Ctx], spec: &ColdStartSpec) -> Result<()> {
                 &spec.warm_workload,
             );
             let code = ctx.code(&spec.warm_workload)?;
+            bar.set_message(format!("{} {variant} warm /run", kind.as_str()));
             result = warm_runs(sides, spec.warm_runs, &backends, &warm, &code).await;
         }
         for (c, b) in sides.iter().zip(&backends) {
@@ -203,7 +203,7 @@ struct Inputs<'a> {
     spec: &'a ColdStartSpec,
     base: &'a ActionCode,
     wasm: &'a [u8],
-    bar: &'a indicatif::ProgressBar,
+    bar: &'a crate::progress::Progress,
 }
 
 async fn run_series(
@@ -219,6 +219,8 @@ async fn run_series(
         }
     }
     for &level in &inputs.spec.levels {
+        let what = format!("{} {} c{level}", s.backend.as_str(), s.variant);
+        inputs.bar.set_message(what);
         for rep in 0..inputs.spec.repetitions {
             for j in order(sides.len(), rep) {
                 one_level(sides[j], &backends[j], s, variant, level, rep, inputs).await?;

@@ -101,7 +101,11 @@ pub async fn run(ctx: &Ctx, spec: &LadderSpec) -> Result<()> {
 }
 
 /// Precompiled cold starts and warm runs over HTTP, each with the executor's steps.
-async fn http_breakdown(ctx: &Ctx, spec: &LadderSpec, bar: &indicatif::ProgressBar) -> Result<()> {
+async fn http_breakdown(
+    ctx: &Ctx,
+    spec: &LadderSpec,
+    bar: &crate::progress::Progress,
+) -> Result<()> {
     let b = ctx
         .backend(BackendKind::Wasm, Series::Precompiled, 1)
         .await?;
@@ -242,7 +246,7 @@ async fn run_child(
     s: &SeriesKey,
     workload: &str,
     repetitions: u32,
-    bar: &indicatif::ProgressBar,
+    bar: &crate::progress::Progress,
 ) -> Result<()> {
     let mut command = tokio::process::Command::new(program);
     command

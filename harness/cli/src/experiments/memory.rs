@@ -102,7 +102,6 @@ pub async fn run(ctx: &Ctx, spec: &MemorySpec) -> Result<()> {
             base.clone()
         };
         for rep in 0..spec.repetitions {
-            bar.set_message(format!("{} {}", plan.kind.as_str(), plan.variant));
             let b = match plan.kind {
                 BackendKind::Wasm => ctx.wasm(&plan.variant, &["--prewarm", "false"]).await?,
                 // The executor in a container keeps no pre-warmed instances, as on the host.
@@ -142,7 +141,7 @@ async fn run_plan(
     p: &Prepared<'_>,
     rep: u32,
     budget: u64,
-    bar: &indicatif::ProgressBar,
+    bar: &crate::progress::Progress,
 ) -> Result<()> {
     let (plan, s, code) = (p.plan, &p.s, &p.code);
     let settle_for = Duration::from_millis(spec.settle_ms);
@@ -160,6 +159,7 @@ async fn run_plan(
     let result = async {
         for &n in &plan.levels {
             ctx.rec.cancel.check()?;
+            bar.set_message(format!("{} {}, {n} sandboxes", plan.kind.as_str(), plan.variant));
             if plan.kind == BackendKind::Docker
                 && let Some(per) = per_sandbox_full
                     && per * n as f64 > budget as f64 {

@@ -132,7 +132,7 @@ async fn serve(
     s: &SeriesKey,
     rep: u32,
     requests: &Requests,
-    bar: &indicatif::ProgressBar,
+    bar: &crate::progress::Progress,
 ) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();

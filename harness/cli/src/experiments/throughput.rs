@@ -93,7 +93,6 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
             let mix = mix(mix_name)?;
             let limit = mix.per_sandbox_paper;
             for &(kind, variant) in &series {
-                bar.set_message(format!("{config} {mix_name} {} {variant}", kind.as_str()));
                 let proxy_concurrency = if config == Config::Paper { 1 } else { limit };
                 let b = ctx.backend(kind, variant, proxy_concurrency).await?;
                 let inv = Arc::new(Invoker::new(
@@ -157,12 +156,20 @@ async fn levels(
     spec: &ThroughputSpec,
     s: &SeriesKey,
     requests: &MixRequests,
-    bar: &indicatif::ProgressBar,
+    bar: &crate::progress::Progress,
 ) -> Result<()> {
     let inv = &requests.inv;
     let warmup = Duration::from_secs_f64(spec.warmup_s);
     let window = Duration::from_secs_f64(spec.window_s);
     for &clients in &spec.clients {
+        bar.set_message(format!(
+            "{} {} {} {}, {clients} clients",
+            s.config,
+            s.workload,
+            s.backend.as_str(),
+            s.variant
+        ));
+        prime(requests, clients as usize).await;
         for rep in 0..spec.repetitions {
             ctx.rec.cancel.check()?;
             let reqs = requests.clone();
@@ -195,6 +202,15 @@ async fn levels(
         }
     }
     Ok(())
+}
+
+/// Starts the sandboxes a load of `clients` keeps busy before the clock: one request per client,
+/// all at once, as the load's first requests arrive. The warm-up and the window then see warm
+/// sandboxes on any machine; a short warm-up otherwise let Docker's container starts (some
+/// 250 ms each, longer on a busy machine) run into the window. A failure here shows again in
+/// the window, where it is recorded.
+async fn prime(requests: &MixRequests, clients: usize) {
+    futures::future::join_all((0..clients).map(|c| requests.send(c, 0))).await;
 }
 
 /// The latency percentiles a load phase records, with their quantiles.
