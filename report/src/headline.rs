@@ -10,10 +10,16 @@
 //!   (`-high`) concurrency level at which both series have a successful measurement. Negative
 //!   means Wasm starts faster (−99% = one hundredth of Docker's time).
 //! - `cold-start-compile-low` / `-high`: the same with wasm `compile` (every init compiles).
+//! - `cold-start-{low,high}-{prestarted,host-net}`: wasm `precompiled` against Docker's better
+//!   modes where the run has them: containers started before the clock, host networking.
 //! - `memory-{paper,full}-{distinct,shared}`: `median(memory_per_sandbox, docker create-start,
 //!   N) / median(memory_per_sandbox, wasm V, N)`, experiment `memory`, phase = the method
 //!   (`paper` or `full`), `N` the largest number of sandboxes both series measured. Above 1 means
 //!   a Wasm sandbox costs less.
+//! - `memory-marginal-{paper,full}-{distinct,shared}`: the marginal cost per sandbox, Docker's ÷
+//!   Wasm's. The marginal cost is defined once, in [`marginal_slope`]: the least-squares slope of
+//!   memory in use (median memory per sandbox × N) against N over the levels both measured with
+//!   N ≥ 10 (all common levels when fewer than two reach 10).
 //! - `idle-rss-wasm`: `median(memory_total, wasm distinct)` of phase `executor_rss_baseline`
 //!   at the lowest level of experiment `memory`: the executor's RSS with no sandbox, read after
 //!   one sandbox was made and destroyed (the paper's "idle executor RSS").
@@ -21,11 +27,13 @@
 //!   measured within the paper's range (2–10 clients, `method.mixed_throughput_clients` in
 //!   `paper.toml`; every level both measured when none falls in it), of `median(throughput, wasm precompiled, c) / median(throughput, docker
 //!   create-start, c)`; experiment `throughput`, workload `mixed`, phase `warm`, the named config.
-//!   This is the paper's method (mean of per-level ratios over 2–10 clients); the levels beyond
-//!   it are in the throughput section and chart.
-//! - `throughput-cpu-{paper,fair}`: `median(throughput, wasm precompiled, C) / median(throughput,
-//!   docker create-start, C)`, workload `hash`, phase `warm`, at the largest client level `C`
-//!   both measured (the paper compared at saturation).
+//!   This is the paper's method (mean of per-level ratios over 2–10 clients);
+//!   `throughput-mixed-{paper,fair}-all` is the same mean over every level both measured.
+//! - `throughput-cpu-{paper,fair}`: the median, over the saturated client levels, of
+//!   `median(throughput, wasm precompiled, c) / median(throughput, docker create-start, c)`,
+//!   workload `hash`, phase `warm`. A level is saturated when each backend's throughput there is
+//!   at least 90% of its own largest over the levels (the paper compared at saturation); with
+//!   none, the largest level both measured.
 //! - `capacity`: `median(capacity, wasm) / median(capacity, docker)`, experiment `capacity`
 //!   (shown as `≥` when wasm held at every load step tried, so its capacity is a lower bound),
 //!   phase `max`: in-flight `sleep` invocations sustained with p99 within the bound and memory
@@ -365,6 +373,27 @@ fn headlines_of(summary: &[SummaryRow], device: &str) -> Vec<Headline> {
         }
         out.extend(of);
     }
+    // The cold start against Docker's better modes too, where the run has them: containers
+    // started before the clock (`prestarted`) and host networking (`host-net`). A headline
+    // against `create-start` alone would pick Docker's slowest start.
+    for docker in [Series::Prestarted, Series::HostNet] {
+        if !summary
+            .iter()
+            .any(|r| r.experiment == Experiment::ColdStart && r.variant == docker)
+        {
+            continue;
+        }
+        let mut of = Vec::new();
+        cold_start(summary, device, docker, &mut of);
+        of.retain(|h| !h.id.contains(Series::Compile.as_str()));
+        for h in &mut of {
+            h.docker = Some(docker);
+            h.id = format!("{}-{docker}", h.id);
+            h.paper_id = h.id.clone();
+            h.short = format!("{} vs {docker}", h.short);
+        }
+        out.extend(of);
+    }
     idle_rss(summary, device, &mut out);
     capacity(summary, device, &mut out);
     realistic(summary, device, &mut out);
@@ -463,6 +492,102 @@ fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<He
             out.push(claim.row(device, outcome));
         }
     }
+    marginal_memory(summary, device, docker, out);
+}
+
+/// The levels a marginal cost is fitted over: those with at least this many sandboxes, or all
+/// levels when fewer than two reach it.
+pub const MARGINAL_MIN_SANDBOXES: u32 = 10;
+
+/// The marginal cost per sandbox, defined once for every use of the word: the least-squares
+/// slope of memory in use (median memory per sandbox × N) against N over the measured levels
+/// with N ≥ [`MARGINAL_MIN_SANDBOXES`] (all levels when fewer than two reach it). What someone
+/// sizing a board needs: the paper's method divides the whole executor by N, so a small N
+/// charges the executor to few sandboxes. `None` with fewer than two levels.
+pub fn marginal_slope(points: &[(u32, f64)]) -> Option<(f64, Vec<u32>)> {
+    let large: Vec<(u32, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n >= MARGINAL_MIN_SANDBOXES)
+        .collect();
+    let used = if large.len() >= 2 {
+        large
+    } else {
+        points.to_vec()
+    };
+    if used.len() < 2 {
+        return None;
+    }
+    let k = used.len() as f64;
+    let mx = used.iter().map(|(n, _)| *n as f64).sum::<f64>() / k;
+    let my = used.iter().map(|(_, y)| y).sum::<f64>() / k;
+    let sxx: f64 = used.iter().map(|(n, _)| (*n as f64 - mx).powi(2)).sum();
+    let sxy: f64 = used.iter().map(|(n, y)| (*n as f64 - mx) * (y - my)).sum();
+    (sxx > 0.0).then(|| (sxy / sxx, used.iter().map(|(n, _)| *n).collect()))
+}
+
+/// `memory-marginal-{method}-{variant}`: Docker's marginal cost per sandbox ÷ Wasm's, over the
+/// levels both measured.
+fn marginal_memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
+    let docker_side = (Backend::Docker, docker);
+    let experiment = Experiment::Memory;
+    for method in [phase::PAPER, phase::FULL] {
+        let (sel, workload) = Sel::new(
+            summary,
+            device,
+            experiment,
+            method,
+            Metric::MemoryPerSandbox,
+        )
+        .workload("hash");
+        for variant in [Series::Distinct, Series::Shared] {
+            let claim = Claim {
+                id: format!("{experiment}-marginal-{method}-{variant}"),
+                paper_id: format!("{experiment}-marginal-{method}-{variant}"),
+                claim: format!(
+                    "Marginal memory per sandbox, {method} method (docker {docker} ÷ wasm \
+                     {variant})"
+                ),
+                short: format!("marginal memory per sandbox, {method} method ({variant})"),
+                definition: format!(
+                    "least-squares slope of memory in use (median per sandbox × N, {method} \
+                     method) against N over the levels both measured with N ≥ \
+                     {MARGINAL_MIN_SANDBOXES} (all common levels when fewer than two), docker \
+                     {docker} ÷ wasm {variant}: what one more sandbox costs"
+                ),
+                kind: Kind::Ratio,
+            };
+            let outcome = sel
+                .compare(experiment.as_str(), (Backend::Wasm, variant), docker_side)
+                .and_then(|both| {
+                    let total = |r: &SummaryRow| med(r) * r.concurrency as f64;
+                    let w: Vec<(u32, f64)> = both.iter().map(|(n, w, _)| (*n, total(w))).collect();
+                    let d: Vec<(u32, f64)> = both.iter().map(|(n, _, d)| (*n, total(d))).collect();
+                    let (Some((ws, levels)), Some((ds, _))) =
+                        (marginal_slope(&w), marginal_slope(&d))
+                    else {
+                        return Err("fewer than two sandbox counts measured by both".to_string());
+                    };
+                    if ws <= 0.0 {
+                        return Err(format!(
+                            "wasm {variant}'s memory did not grow with N (slope {})",
+                            fmt::mib(ws)
+                        ));
+                    }
+                    let levels: Vec<String> = levels.iter().map(|n| n.to_string()).collect();
+                    Ok(Measured {
+                        value: ds / ws,
+                        setup: format!(
+                            "{device}, {workload}, slope over N = {}: {} vs {} a sandbox",
+                            levels.join(", "),
+                            fmt::mib(ds),
+                            fmt::mib(ws)
+                        ),
+                    })
+                });
+            out.push(claim.row(device, outcome));
+        }
+    }
 }
 
 /// The executor's resident set with no sandbox (the paper's "idle executor RSS"): the memory
@@ -506,35 +631,60 @@ fn idle_rss(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
 /// The memory experiment's phase holding the executor's RSS before any sandbox of a reading.
 const IDLE_RSS_PHASE: &str = "executor_rss_baseline";
 
+/// The share of a series' largest throughput at which a level counts as saturated.
+pub const SATURATED_SHARE: f64 = 0.9;
+
 fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
     let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Throughput;
     let (_, wasm) = WASM;
     let clients = paper().mixed_throughput_clients();
     let warm = || Sel::new(summary, device, experiment, phase::WARM, Metric::Throughput);
-    for config in [Config::Paper, Config::Fair] {
-        let id = format!("{experiment}-mixed-{config}");
-        let claim = Claim {
-            paper_id: id.clone(),
-            id,
-            claim: format!(
-                "Throughput, mixed workload, {config} config (wasm {wasm} ÷ docker {docker})"
-            ),
-            short: format!("throughput, mixed, {config} config"),
-            definition: format!(
-                "mean over the client levels both backends measured within the paper's range \
-                 ({}–{} clients; all levels when none is in it) of the per-level ratio of median \
-                 throughputs, wasm {wasm} ÷ docker {docker}, workload mixed, \
-                 {config} config (the paper's method)",
+    // The paper's range of client levels, and every level: a reader sees both.
+    for (config, all) in [Config::Paper, Config::Fair]
+        .into_iter()
+        .flat_map(|config| [(config, false), (config, true)])
+    {
+        let paper_id = format!(
+            "{experiment}-mixed-{config}{}",
+            if all { "-all" } else { "" }
+        );
+        let range = if all {
+            "every client level both backends measured".to_string()
+        } else {
+            format!(
+                "the client levels both backends measured within the paper's range ({}–{} \
+                 clients; all levels when none is in it)",
                 clients.start(),
                 clients.end()
+            )
+        };
+        let claim = Claim {
+            id: paper_id.clone(),
+            paper_id,
+            claim: format!(
+                "Throughput, mixed workload, {config} config, {} (wasm {wasm} ÷ docker {docker})",
+                if all { "all levels" } else { "paper's levels" }
+            ),
+            short: format!(
+                "throughput, mixed, {config} config{}",
+                if all { ", all levels" } else { "" }
+            ),
+            definition: format!(
+                "mean over {range} of the per-level ratio of median throughputs, wasm {wasm} ÷ \
+                 docker {docker}, workload mixed, {config} config{}",
+                if all { "" } else { " (the paper's method)" }
             ),
             kind: Kind::Ratio,
         };
         let sel = warm().only(config, "mixed");
         let what = format!("{experiment} (mixed, {config})");
         let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
-            let both = levels::prefer_within(both, &clients, |(l, _, _)| *l);
+            let both = if all {
+                both
+            } else {
+                levels::prefer_within(both, &clients, |(l, _, _)| *l)
+            };
             let ratios: Vec<f64> = both.iter().map(|(_, w, d)| med(w) / med(d)).collect();
             let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
             let levels: Vec<String> = both.iter().map(|(l, _, _)| l.to_string()).collect();
@@ -561,24 +711,71 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
             ),
             short: format!("throughput, hash, {config} config"),
             definition: format!(
-                "median throughput of wasm {wasm} ÷ that of docker {docker}, \
-                 workload hash, {config} config, at the largest client level both measured"
+                "median over the saturated client levels of the per-level ratio of median \
+                 throughputs, wasm {wasm} ÷ docker {docker}, workload hash, {config} config; \
+                 a level is saturated when each backend's throughput there is at least {:.0}% \
+                 of its own largest (the largest common level when no level is)",
+                SATURATED_SHARE * 100.0
             ),
             kind: Kind::Ratio,
         };
         let sel = warm().only(config, "hash");
         let what = format!("{experiment} (hash, {config})");
         let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
-            let &(c, w, d) = both.last().expect("compare gives at least one level");
+            let (used, saturated) = saturated_levels(both);
+            let mut ratios: Vec<f64> = used.iter().map(|(_, w, d)| med(w) / med(d)).collect();
+            ratios.sort_by(f64::total_cmp);
+            let k = ratios.len();
+            let median = if k % 2 == 1 {
+                ratios[k / 2]
+            } else {
+                (ratios[k / 2 - 1] + ratios[k / 2]) / 2.0
+            };
+            let levels: Vec<String> = used.iter().map(|(l, _, _)| l.to_string()).collect();
+            let per: Vec<String> = used
+                .iter()
+                .map(|(_, w, d)| fmt::ratio(med(w) / med(d)))
+                .collect();
             Measured {
-                value: med(w) / med(d),
+                value: median,
                 setup: format!(
-                    "{device}, hash, {config} config, {c} clients: {}",
-                    versus(w, d, fmt::sig3, " req/s")
+                    "{device}, hash, {config} config, median over {} {} ({}): {}",
+                    used.len(),
+                    if !saturated {
+                        "client level (none saturated: the largest common one)"
+                    } else if used.len() == 1 {
+                        "saturated client level"
+                    } else {
+                        "saturated client levels"
+                    },
+                    levels.join(", "),
+                    per.join(", ")
                 ),
             }
         });
         out.push(claim.row(device, outcome));
+    }
+}
+
+/// The levels at which both series are saturated: each one's median throughput there is at
+/// least [`SATURATED_SHARE`] of its own largest over the levels. With none, the largest common
+/// level alone (and `false`).
+fn saturated_levels<'a>(
+    both: Vec<(u32, &'a SummaryRow, &'a SummaryRow)>,
+) -> (Vec<(u32, &'a SummaryRow, &'a SummaryRow)>, bool) {
+    let top = |pick: fn(&(u32, &SummaryRow, &SummaryRow)) -> f64| {
+        both.iter().map(pick).fold(f64::NEG_INFINITY, f64::max)
+    };
+    let (wmax, dmax) = (top(|(_, w, _)| med(w)), top(|(_, _, d)| med(d)));
+    let saturated: Vec<_> = both
+        .iter()
+        .copied()
+        .filter(|(_, w, d)| med(w) >= SATURATED_SHARE * wmax && med(d) >= SATURATED_SHARE * dmax)
+        .collect();
+    if saturated.is_empty() {
+        (both.last().copied().into_iter().collect(), false)
+    } else {
+        (saturated, true)
     }
 }
 
@@ -850,5 +1047,154 @@ mod tests {
             .unwrap();
         assert_eq!(h.value, Some(2.0), "{h:?}");
         assert!(h.setup.contains("2 client levels (2, 8)"), "{}", h.setup);
+    }
+
+    /// Rows of one experiment, phase and metric: `(series, level, median)`.
+    fn rows_of(
+        experiment: Experiment,
+        workload: &str,
+        config: Config,
+        phase: &str,
+        metric: &str,
+        points: &[((Backend, Series), u32, f64)],
+    ) -> Vec<SummaryRow> {
+        points
+            .iter()
+            .map(|&(series, level, v)| {
+                let mut r = row(series, level, phase, metric, v);
+                r.experiment = experiment.into();
+                r.workload = workload.into();
+                r.config = config.into();
+                r
+            })
+            .collect()
+    }
+
+    fn find(rows: &[SummaryRow], id: &str) -> Headline {
+        headlines(rows, "host")
+            .into_iter()
+            .find(|h| h.id == id)
+            .unwrap_or_else(|| panic!("no headline {id}"))
+    }
+
+    #[test]
+    fn cpu_throughput_is_the_median_ratio_over_the_saturated_levels() {
+        // Wasm reaches 18 or more (90% of 20) from 2 clients on, Docker 9 or more (of 10) from 2
+        // on: levels 2, 4 and 8 are saturated, with ratios 1.9, 2.1 and 2.0; level 1 (2×) is not.
+        let rows = rows_of(
+            Experiment::Throughput,
+            "hash",
+            Config::Fair,
+            "warm",
+            "throughput",
+            &[
+                (WASM, 1, 10.0),
+                (WASM, 2, 19.0),
+                (WASM, 4, 21.0),
+                (WASM, 8, 20.0),
+                (DOCKER, 1, 5.0),
+                (DOCKER, 2, 10.0),
+                (DOCKER, 4, 10.0),
+                (DOCKER, 8, 10.0),
+            ],
+        );
+        let h = find(&rows, "throughput-cpu-fair");
+        assert!((h.value.unwrap() - 2.0).abs() < 1e-9, "{h:?}");
+        assert!(
+            h.setup.contains("3 saturated client levels (2, 4, 8)"),
+            "{}",
+            h.setup
+        );
+    }
+
+    #[test]
+    fn mixed_throughput_has_an_all_levels_row_beside_the_papers() {
+        let mut points = Vec::new();
+        for (clients, ratio) in [(1, 10.0), (2, 2.0), (8, 2.0), (64, 10.0)] {
+            points.push((WASM, clients, ratio));
+            points.push((DOCKER, clients, 1.0));
+        }
+        let rows = rows_of(
+            Experiment::Throughput,
+            "mixed",
+            Config::Paper,
+            "warm",
+            "throughput",
+            &points,
+        );
+        assert_eq!(find(&rows, "throughput-mixed-paper").value, Some(2.0));
+        let all = find(&rows, "throughput-mixed-paper-all");
+        assert_eq!(all.value, Some(6.0), "{all:?}");
+        assert_eq!(all.paper_id, "throughput-mixed-paper-all");
+    }
+
+    #[test]
+    fn marginal_cost_is_the_slope_over_ten_sandboxes_and_more() {
+        // Memory in use 20 + N from N = 10 on; the point at N = 1 (executor-heavy) is left out.
+        let (slope, levels) =
+            marginal_slope(&[(1, 50.0), (10, 30.0), (20, 40.0), (50, 70.0)]).unwrap();
+        assert!((slope - 1.0).abs() < 1e-12);
+        assert_eq!(levels, [10, 20, 50]);
+        // Fewer than two levels reach ten: all of them.
+        let (slope, levels) = marginal_slope(&[(1, 5.0), (5, 9.0)]).unwrap();
+        assert!((slope - 1.0).abs() < 1e-12);
+        assert_eq!(levels, [1, 5]);
+        assert!(marginal_slope(&[(10, 5.0)]).is_none());
+        // As a headline: per sandbox 3 + 20/N MiB for Wasm (slope 3), 12 for Docker (slope 12).
+        let mib = 1048576.0;
+        let mut points = Vec::new();
+        for n in [1u32, 10, 20, 50] {
+            points.push((
+                (Backend::Wasm, Series::Distinct),
+                n,
+                (3.0 + 20.0 / n as f64) * mib,
+            ));
+            points.push((DOCKER, n, 12.0 * mib));
+        }
+        let rows = rows_of(
+            Experiment::Memory,
+            "hash",
+            Config::Default,
+            "paper",
+            "memory_per_sandbox",
+            &points,
+        );
+        let h = find(&rows, "memory-marginal-paper-distinct");
+        assert!((h.value.unwrap() - 4.0).abs() < 1e-9, "{h:?}");
+        assert!(h.setup.contains("N = 10, 20, 50"), "{}", h.setup);
+        // The paper's method, at the largest N, gives 12 ÷ 3.4 instead.
+        let paper = find(&rows, "memory-paper-distinct");
+        assert!(
+            (paper.value.unwrap() - 12.0 / 3.4).abs() < 1e-9,
+            "{paper:?}"
+        );
+    }
+
+    #[test]
+    fn cold_start_is_also_compared_with_dockers_better_modes() {
+        let prestarted = (Backend::Docker, Series::Prestarted);
+        let rows = rows_of(
+            Experiment::ColdStart,
+            "hash",
+            Config::Default,
+            "cold_start",
+            "latency",
+            &[
+                (WASM, 1, 500.0),
+                (DOCKER, 1, 100_000.0),
+                (prestarted, 1, 1_000.0),
+            ],
+        );
+        let low = find(&rows, "cold-start-low").value.unwrap();
+        assert!((low + 0.995).abs() < 1e-12, "{low}");
+        let h = find(&rows, "cold-start-low-prestarted");
+        assert!((h.value.unwrap() + 0.5).abs() < 1e-12, "{h:?}");
+        assert_eq!(h.paper_id, "cold-start-low-prestarted");
+        assert!(
+            !headlines(&rows, "host")
+                .iter()
+                .any(|h| h.id.ends_with("-host-net")),
+            "no row for a series the run does not have"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `index.html`: the same report for a browser, with the SVG charts. The Markdown is rendered
 //! with pulldown-cmark; a small script counts the charts that loaded into
-//! `data-charts-loaded` on `<body>` (the rendering test reads it).
+//! `data-charts-loaded` on `<body>`, and lists what the first screen shows in
+//! `data-first-screen` (the rendering test reads both).
 
 use pulldown_cmark::{Options, Parser, html};
 
@@ -24,6 +25,8 @@ table {{ border-collapse: collapse; margin: 0.8em 0 1.4em; font-size: 0.9em; }}
 th, td {{ border: 1px solid #d0d0d0; padding: 0.3em 0.6em; vertical-align: top; }}
 th {{ background: #f3f3f3; }} tr:nth-child(even) td {{ background: #fafafa; }}
 img.chart {{ max-width: 100%; height: auto; display: block; margin: 1em 0; border: 1px solid #e4e4e4; }}
+p:has(> img.chart + img.chart) {{ display: flex; gap: 0.8em; align-items: flex-start; }}
+p:has(> img.chart + img.chart) > img.chart {{ flex: 1 1 0; min-width: 0; margin: 0.5em 0; }}
 blockquote {{ border-left: 4px solid #c0392b; margin: 1em 0; padding: 0.3em 1em; background: #fdf1f0; }}
 code {{ font-size: 0.92em; }}
 </style>
@@ -37,6 +40,18 @@ window.addEventListener('load', function () {{
     if (imgs[i].complete && imgs[i].naturalWidth > 0) loaded++;
   }}
   document.body.setAttribute('data-charts-loaded', String(loaded));
+  // What a reader sees before scrolling: the headings, tables and charts whose top is within
+  // the window (the rendering test reads it at a laptop's size).
+  var seen = [];
+  var shown = document.querySelectorAll('h1, h2, table, img.chart');
+  for (var j = 0; j < shown.length; j++) {{
+    var e = shown[j];
+    if (e.getBoundingClientRect().top < window.innerHeight) {{
+      var tag = e.tagName.toLowerCase();
+      seen.push(tag.charAt(0) === 'h' ? tag + ':' + e.textContent : tag === 'img' ? 'chart:' + e.getAttribute('src') : tag);
+    }}
+  }}
+  document.body.setAttribute('data-first-screen', seen.join('|'));
 }});
 </script>
 </body>

@@ -1,6 +1,8 @@
-//! `report.md`: the frame of the report. The fingerprint (`crate::fingerprint`), the "paper vs
-//! this run" table (`crate::paper_table`), one section per experiment with its intro, charts and
-//! tables (`crate::experiments`), then failures and histograms. Everything is derived from the
+//! `report.md`: the frame of the report. It opens on the answer: the headline values with the
+//! paper's and their definitions, and the cold-start, memory and throughput charts. Then the full
+//! "paper vs this run" table (`crate::paper_table`), one section per experiment with its intro,
+//! charts and tables (`crate::experiments`), failures and histograms, and at the end the machine
+//! and configuration (`crate::fingerprint`) and the engines. Everything is derived from the
 //! run folder's files and formatted deterministically: regenerating from the same folder gives
 //! the same bytes.
 
@@ -14,7 +16,7 @@ use crate::experiments::{self, About, Section};
 use crate::fingerprint::{fingerprint_table, incomplete_line, machine_section};
 use crate::fmt::{self, MISSING};
 use crate::paper::paper;
-use crate::paper_table::paper_section;
+use crate::paper_table::{first_screen_table, paper_section};
 use crate::table::Table;
 
 /// Which image format the chart links point at (`png` for report.md, `svg` for index.html).
@@ -68,33 +70,20 @@ pub fn render(cx: &Context) -> String {
         }
     }
     out.push_str(
-        "A reproduction of the WOW paper's measurements (Wasm executor vs Docker containers, \
-         same workloads). Everything below is derived from this run folder's `records.csv`, \
+        "A reproduction of the WOW paper's measurements: Wasm executor vs Docker containers, \
+         same workloads.\n\n",
+    );
+
+    headlines_section(&mut out, cx, &devices, multi);
+
+    out.push_str(
+        "Everything in this report is derived from this run folder's `records.csv`, \
          `summary.csv`, `meta.json` and `histograms/`. Medians are over the successful \
          measurements of a group; `n` counts those, `failed` the measurements that failed (kept, \
          never hidden). \"—\" marks a value that was not measured: it is never a zero. Chart \
          lines are means with shaded 95% confidence intervals of the mean (Student's t; shown \
          when n ≥ 2).\n\n",
     );
-
-    out.push_str("## Machine and configuration\n\n");
-    for d in &devices {
-        if multi {
-            let _ = writeln!(out, "### Device `{d}`\n");
-        }
-        machine_section(&mut out, ds, d);
-    }
-    if devices.is_empty() {
-        out.push_str("*This run folder has no measurements yet.*\n\n");
-        for s in &ds.sources {
-            if let Some(m) = &s.meta {
-                out.push_str(&fingerprint_table(m, s.summary_file).render());
-                out.push('\n');
-            }
-        }
-    }
-
-    engines_section(&mut out, ds, &devices);
 
     out.push_str("## Paper vs this run\n\n");
     paper_section(&mut out, ds, &devices, multi);
@@ -123,6 +112,25 @@ pub fn render(cx: &Context) -> String {
     out.push_str("## Latency histograms\n\n");
     histograms_section(&mut out, ds);
 
+    out.push_str("## Machine and configuration\n\n");
+    for d in &devices {
+        if multi {
+            let _ = writeln!(out, "### Device `{d}`\n");
+        }
+        machine_section(&mut out, ds, d);
+    }
+    if devices.is_empty() {
+        out.push_str("*This run folder has no measurements yet.*\n\n");
+        for s in &ds.sources {
+            if let Some(m) = &s.meta {
+                out.push_str(&fingerprint_table(m, s.summary_file).render());
+                out.push('\n');
+            }
+        }
+    }
+
+    engines_section(&mut out, ds, &devices);
+
     let p = paper();
     let _ = writeln!(
         out,
@@ -131,6 +139,60 @@ pub fn render(cx: &Context) -> String {
         p.citation.text, p.citation.doi, p.citation.doi, p.citation.read_off_plots
     );
     out
+}
+
+/// The report's first screen: the headline values beside the paper's, each with its
+/// definition, then the three charts that carry them (cold start, memory, throughput).
+fn headlines_section(out: &mut String, cx: &Context, devices: &[String], multi: bool) {
+    out.push_str("## Headlines\n\n");
+    out.push_str(
+        "This run's headline values beside the paper's, each with its definition. Every \
+         headline, the paper's setup beside this run's and the rows left out here (other engines \
+         and baselines, values this run could not compute, with why) are in \"Paper vs this \
+         run\" below; the machine and configuration are at the end.\n\n",
+    );
+    if devices.is_empty() {
+        out.push_str("*This run folder has no measurements yet.*\n\n");
+    }
+    for d in devices {
+        if multi {
+            let _ = writeln!(out, "### Device `{d}`\n");
+        }
+        match first_screen_table(cx.ds, d) {
+            Some(t) => {
+                out.push_str(&t);
+                out.push('\n');
+            }
+            None => out.push_str("*No headline could be computed from this run.*\n\n"),
+        }
+        let Some(sections) = cx.sections.get(d) else {
+            continue;
+        };
+        // One paragraph: the page shows the three side by side.
+        let charts: Vec<String> = [
+            Experiment::ColdStart,
+            Experiment::Memory,
+            Experiment::Throughput,
+        ]
+        .into_iter()
+        .filter_map(|experiment| {
+            let c = sections
+                .iter()
+                .find(|s| s.experiment == experiment)?
+                .charts
+                .first()?;
+            Some(format!(
+                "![{}](charts/{}.{})",
+                c.title,
+                c.stem(d),
+                cx.images.ext()
+            ))
+        })
+        .collect();
+        if !charts.is_empty() {
+            let _ = writeln!(out, "{}\n", charts.join("\n"));
+        }
+    }
 }
 
 /// Links to the section's charts, in the image format of this rendering.

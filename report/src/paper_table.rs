@@ -82,7 +82,7 @@ pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: 
          (definitions below the table); the paper's come from `report/paper.toml` with their \
          source. The last column says where the setups differ.\n\n",
     );
-    let mut defs: Vec<(String, String)> = Vec::new();
+    let mut defs: Vec<(Vec<String>, String)> = Vec::new();
     for d in devices {
         if multi {
             let _ = writeln!(out, "### Device `{d}`\n");
@@ -121,16 +121,66 @@ pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: 
                 h.setup_or_reason(),
                 note,
             ]);
-            if !defs.iter().any(|(id, _)| *id == h.paper_id) {
-                defs.push((h.paper_id.clone(), h.definition.clone()));
+            // Every row's definition, once: rows that share one (an engine's, a baseline's)
+            // are listed together.
+            match defs.iter_mut().find(|(_, def)| *def == h.definition) {
+                Some((ids, _)) if !ids.contains(&h.id) => ids.push(h.id.clone()),
+                Some(_) => {}
+                None => defs.push((vec![h.id.clone()], h.definition.clone())),
             }
         }
         out.push_str(&t.render());
         out.push('\n');
     }
     out.push_str("How this run's values are defined:\n\n");
-    for (id, def) in &defs {
-        let _ = writeln!(out, "- `{id}`: {def}.");
+    for (ids, def) in &defs {
+        let ids: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+        let _ = writeln!(out, "- {}: {def}.", ids.join(", "));
     }
     out.push('\n');
+}
+
+/// The headlines the report opens with, in this order where the run has them: the cold start
+/// against Docker's default and its best mode, memory by each method and at the margin, and
+/// throughput by the paper's levels and by all, CPU-bound in both configs, then capacity. Each
+/// comparison is there from both sides' better angle, never one level or series alone.
+pub const FIRST_SCREEN: [&str; 12] = [
+    "cold-start-low",
+    "cold-start-high",
+    "cold-start-low-prestarted",
+    "memory-paper-distinct",
+    "memory-full-distinct",
+    "memory-marginal-full-distinct",
+    "throughput-mixed-paper",
+    "throughput-mixed-paper-all",
+    "throughput-mixed-fair-all",
+    "throughput-cpu-paper",
+    "throughput-cpu-fair",
+    "capacity",
+];
+
+/// The compact headline table of `device`: this run's value, the paper's, and the row's
+/// definition beside it. Rows the run cannot compute are left out here (the full table below
+/// says why).
+pub fn first_screen_table(ds: &Dataset, device: &str) -> Option<String> {
+    let all = headlines(&ds.summary, device);
+    let mut t = Table::new(&["headline", "this run", "paper", "definition"]);
+    let mut any = false;
+    for id in FIRST_SCREEN {
+        let Some(h) = all.iter().find(|h| h.id == id && h.value.is_some()) else {
+            continue;
+        };
+        let paper_value = paper()
+            .claim(&h.paper_id)
+            .map(|c| c.value.clone())
+            .unwrap_or_else(|| MISSING.to_string());
+        t.row(vec![
+            h.short.clone(),
+            h.display(),
+            paper_value,
+            h.definition.clone(),
+        ]);
+        any = true;
+    }
+    any.then(|| t.render())
 }

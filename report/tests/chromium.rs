@@ -1,5 +1,6 @@
-//! Opens the report's index.html in headless Chromium and checks that every chart loaded (the
-//! page's script writes the count into `data-charts-loaded`). Needs Chromium: on Debian,
+//! Opens the report's index.html in headless Chromium at a laptop's size and checks that every
+//! chart loaded (the page's script writes the count into `data-charts-loaded`) and that the page
+//! opens on the headlines (`data-first-screen`). Needs Chromium: on Debian,
 //! `apt-get update && apt-get install -y chromium`; `CHROMIUM=/path/to/binary` overrides.
 
 mod common;
@@ -60,6 +61,8 @@ fn index_html_renders_every_chart_in_headless_chromium() {
             "--no-first-run",
             "--disable-dev-shm-usage",
             "--virtual-time-budget=5000",
+            // A laptop's screen: what the first screen shows is checked below.
+            "--window-size=1366,768",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
@@ -88,12 +91,52 @@ fn index_html_renders_every_chart_in_headless_chromium() {
         )
     });
     let expected = body_attr(&dom, "data-charts-expected").unwrap();
-    assert_eq!(expected, s.charts.len().to_string());
+    // Every chart once in its section, and the three headline charts once more at the top.
+    assert_eq!(expected, (s.charts.len() + 3).to_string());
     assert_eq!(
         loaded,
-        s.charts.len().to_string(),
+        expected,
         "charts that loaded in Chromium (of {expected}); stderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // The page opens on the answer: the headline table on the first screen, the machine
+    // tables not; the three charts follow the table, before any other section.
+    let first = body_attr(&dom, "data-first-screen").expect("data-first-screen on <body>");
+    let first: Vec<&str> = first.split('|').collect();
+    assert!(first.contains(&"h2:Headlines"), "first screen: {first:?}");
+    let after_heading = first.iter().skip_while(|e| **e != "h2:Headlines");
+    assert!(
+        after_heading.clone().any(|e| *e == "table"),
+        "the headline table starts on the first screen: {first:?}"
+    );
+    assert!(
+        !first
+            .iter()
+            .any(|e| e.contains("Machine and configuration")),
+        "{first:?}"
+    );
+    let body = &dom[dom.find("<h2>Headlines").expect("a Headlines section")..];
+    let next_section = body[4..].find("<h2>").map_or(body.len(), |i| i + 4);
+    let top = &body[..next_section];
+    for chart in [
+        "cold-start-host.svg",
+        "memory-host.svg",
+        "throughput-host.svg",
+    ] {
+        assert!(
+            top.contains(&format!("charts/{chart}")),
+            "{chart} in the headlines section"
+        );
+    }
+    let machine = dom
+        .find("<h2>Machine and configuration")
+        .expect("machine section");
+    assert!(
+        machine
+            > dom
+                .find("<h2>Latency histograms")
+                .expect("histograms section"),
+        "the machine and configuration come at the end"
     );
     common::cleanup(&run);
 }

@@ -284,7 +284,9 @@ fn one_chart_pair_per_present_experiment_and_none_for_the_absent_one() {
             "{id}"
         );
     }
-    assert!(html.contains(&format!("data-charts-expected=\"{}\"", expected.len())));
+    // Each chart once in its section, and cold start, memory and throughput once more at the
+    // top, beside the headlines.
+    assert!(html.contains(&format!("data-charts-expected=\"{}\"", expected.len() + 3)));
     common::cleanup(&run);
 }
 
@@ -339,9 +341,17 @@ fn headline_values_equal_hand_computed_ones() {
     assert_eq!(get("throughput-mixed-paper").display(), "3.50×");
     assert!(get("throughput-mixed-paper").setup.contains("(2, 4)"));
     assert_eq!(get("throughput-mixed-fair").value, None);
-    // CPU-bound at the largest common level (4 clients): 10.5 / 16.
+    // CPU-bound over the saturated levels: only 4 clients (at 2, 8 < 90% of 10.5 and 12 < 90%
+    // of 16): 10.5 / 16.
     close("throughput-cpu-paper", 10.5 / 16.0);
     assert_eq!(get("throughput-cpu-paper").display(), "0.66×");
+    assert!(
+        get("throughput-cpu-paper")
+            .setup
+            .contains("1 saturated client level (4)")
+    );
+    // Every level beside the paper's 2–10 (here the same two).
+    close("throughput-mixed-paper-all", (3.0 + 4.0) / 2.0);
     assert_eq!(get("capacity").value, None);
     // Realistic: the recorded percentiles and cold-start fractions.
     close("realistic-p50-wasm-precompiled", 150_000.0);
