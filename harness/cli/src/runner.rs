@@ -652,9 +652,9 @@ fn check_baseline_executor(program: &std::path::Path, opts: &RunOptions) -> Resu
 /// each block measured on both sides — the baseline first in even
 /// blocks, this build first in odd ones — so that a slow spell of the machine falls on both
 /// sides alike instead of on whichever ran during it. An experiment that [`alternates`]
-/// (`cold-start`) has both sides' backends up in a block and takes turns measurement by
-/// measurement; the others measure one side's share of the block after the other's. Every row
-/// carries its block.
+/// (`cold-start`, `throughput`) has both sides' backends up in a block and takes turns
+/// measurement by measurement; the others measure one side's share of the block after the
+/// other's. Every row carries its block.
 ///
 /// [`alternates`]: experiments::alternates
 async fn run_paired(

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::backend::{ActionCode, AnyBackend, Backend, ProvisionTiming};
 use crate::ctx::Ctx;
+use crate::experiments::order;
 use crate::recorder::SeriesKey;
 use crate::suite::ColdStartSpec;
 use wow_records::{Config, Experiment, Measure, Series, phase};
@@ -190,12 +191,6 @@ pub async fn run(sides: &[&Ctx], spec: &ColdStartSpec) -> Result<()> {
     }
     bar.finish_with_message("done");
     Ok(())
-}
-
-/// The sides' indexes in the order of measurement `i`: as listed when `i` is even, reversed
-/// when odd.
-fn order(n: usize, i: u32) -> impl Iterator<Item = usize> {
-    (0..n).map(move |j| if i % 2 == 1 { n - 1 - j } else { j })
 }
 
 /// What every side's cold starts of a series share.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
+use crate::experiments::order;
 use crate::invoker::{Invoker, Policy};
 use crate::loadgen::{self, LoadResult, Sample};
 use crate::recorder::SeriesKey;
@@ -64,29 +65,37 @@ pub fn is_cpu(seed: u64, share: f64, client: usize, seq: u64) -> bool {
     share >= 1.0 || (share > 0.0 && Rng::new(seed ^ ((client as u64) << 40) ^ seq).unit() < share)
 }
 
-pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
-    // Once per run (and per side of a paired run): it measures the client, not a backend.
-    if !ctx
-        .ceiling_measured
-        .swap(true, std::sync::atomic::Ordering::Relaxed)
-    {
-        measure_ceiling(ctx).await?;
+/// Runs the experiment on one side, or on the sides of a paired run together: each side's
+/// backend and invoker are up at once, and every window of one side is followed by the same
+/// window on the other, the order turning each time (the caller turns the sides' order per
+/// block). A slow spell of the machine then falls on both sides alike.
+pub async fn run(sides: &[&Ctx], spec: &ThroughputSpec) -> Result<()> {
+    // Once per run and side: it measures the client, not a backend.
+    for ctx in sides {
+        if !ctx
+            .ceiling_measured
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            measure_ceiling(ctx).await?;
+        }
     }
+    let ctx = sides[0];
     let needs_hash = spec.mixes.iter().any(|m| m != "io");
     let iterations = if needs_hash {
         ctx.hash_iterations(spec.hash_target_ms)?
     } else {
         0
     };
-    let cpu_params = json!({ "iterations": iterations });
-    let io_params = json!({ "ms": spec.sleep_ms });
+    let cpu_params = Arc::new(json!({ "iterations": iterations }));
+    let io_params = Arc::new(json!({ "ms": spec.sleep_ms }));
     let mut codes = HashMap::new();
     codes.insert("hash".to_string(), ctx.code("hash")?);
     codes.insert("sleep".to_string(), ctx.code("sleep")?);
 
     let series = ctx.series(&spec.wasm_variants, &spec.docker_variants);
     let total = (spec.configs.len() * spec.mixes.len() * series.len() * spec.clients.len()) as u64
-        * spec.repetitions as u64;
+        * spec.repetitions as u64
+        * sides.len() as u64;
     let bar = ctx.rec.bar(total, Experiment::Throughput.as_str());
     for &config in &spec.configs {
         for mix_name in &spec.mixes {
@@ -94,16 +103,35 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
             let limit = mix.per_sandbox_paper;
             for &(kind, variant) in &series {
                 let proxy_concurrency = if config == Config::Paper { 1 } else { limit };
-                let b = ctx.backend(kind, variant, proxy_concurrency).await?;
-                let inv = Arc::new(Invoker::new(
-                    b.clone(),
-                    Policy {
-                        max_sandboxes: spec.max_sandboxes as usize,
-                        per_sandbox: limit as usize,
-                        keep_alive: None,
-                    },
-                    codes.clone(),
-                ));
+                let mut up = Vec::with_capacity(sides.len());
+                let mut started = Ok(());
+                for c in sides {
+                    match c.backend(kind, variant, proxy_concurrency).await {
+                        Ok(b) => up.push(b),
+                        Err(e) => {
+                            started = Err(e);
+                            break;
+                        }
+                    }
+                }
+                let requests: Vec<MixRequests> = up
+                    .iter()
+                    .map(|b| MixRequests {
+                        inv: Arc::new(Invoker::new(
+                            b.clone(),
+                            Policy {
+                                max_sandboxes: spec.max_sandboxes as usize,
+                                per_sandbox: limit as usize,
+                                keep_alive: None,
+                            },
+                            codes.clone(),
+                        )),
+                        cpu: cpu_params.clone(),
+                        io: io_params.clone(),
+                        seed: spec.seed,
+                        share: mix.cpu_share,
+                    })
+                    .collect();
                 let s = SeriesKey::new(
                     Experiment::Throughput,
                     kind.backend(),
@@ -111,16 +139,14 @@ pub async fn run(ctx: &Ctx, spec: &ThroughputSpec) -> Result<()> {
                     config,
                     mix.workload,
                 );
-                let requests = MixRequests {
-                    inv: inv.clone(),
-                    cpu: Arc::new(cpu_params.clone()),
-                    io: Arc::new(io_params.clone()),
-                    seed: spec.seed,
-                    share: mix.cpu_share,
+                let r = match started {
+                    Ok(()) => levels(sides, spec, &s, &requests, &bar).await,
+                    Err(e) => Err(e),
                 };
-                let r = levels(ctx, spec, &s, &requests, &bar).await;
-                inv.shutdown().await;
-                ctx.release(&b).await;
+                for (c, (req, b)) in sides.iter().zip(requests.iter().zip(&up)) {
+                    req.inv.shutdown().await;
+                    c.release(b).await;
+                }
                 r?;
             }
         }
@@ -151,14 +177,15 @@ impl MixRequests {
     }
 }
 
+/// Every level of a series, on each side (`requests[j]` drives `sides[j]`): the sandboxes
+/// started, then the windows, the sides taking turns.
 async fn levels(
-    ctx: &Ctx,
+    sides: &[&Ctx],
     spec: &ThroughputSpec,
     s: &SeriesKey,
-    requests: &MixRequests,
+    requests: &[MixRequests],
     bar: &crate::progress::Progress,
 ) -> Result<()> {
-    let inv = &requests.inv;
     let warmup = Duration::from_secs_f64(spec.warmup_s);
     let window = Duration::from_secs_f64(spec.window_s);
     for &clients in &spec.clients {
@@ -169,36 +196,42 @@ async fn levels(
             s.backend.as_str(),
             s.variant
         ));
-        prime(requests, clients as usize).await;
-        for rep in 0..spec.repetitions {
-            ctx.rec.cancel.check()?;
-            let reqs = requests.clone();
-            let r = loadgen::closed_loop(
-                clients as usize,
-                warmup,
-                window,
-                &ctx.rec.cancel,
-                move |c, n| reqs.send(c, n),
-            )
-            .await;
-            ctx.rec.cancel.check()?;
-            inv.backend().healthy()?;
-            record_load(ctx, s, clients, rep, phase::WARM, &r)?;
-            bar.inc(1);
+        for r in requests {
+            prime(r, clients as usize).await;
         }
-        for &rate in &spec.open_loop_rps {
-            let reqs = requests.clone();
-            let r = loadgen::open_loop(
-                rate,
-                warmup,
-                window,
-                spec.seed,
-                10_000,
-                &ctx.rec.cancel,
-                move |n| reqs.send(0, n),
-            )
-            .await;
-            record_load(ctx, s, rate.round() as u32, 0, phase::OPEN_LOOP, &r)?;
+        for rep in 0..spec.repetitions {
+            for j in order(sides.len(), rep) {
+                let (ctx, reqs) = (sides[j], requests[j].clone());
+                ctx.rec.cancel.check()?;
+                let r = loadgen::closed_loop(
+                    clients as usize,
+                    warmup,
+                    window,
+                    &ctx.rec.cancel,
+                    move |c, n| reqs.send(c, n),
+                )
+                .await;
+                ctx.rec.cancel.check()?;
+                requests[j].inv.backend().healthy()?;
+                record_load(ctx, s, clients, rep, phase::WARM, &r)?;
+                bar.inc(1);
+            }
+        }
+        for (i, &rate) in spec.open_loop_rps.iter().enumerate() {
+            for j in order(sides.len(), i as u32) {
+                let (ctx, reqs) = (sides[j], requests[j].clone());
+                let r = loadgen::open_loop(
+                    rate,
+                    warmup,
+                    window,
+                    spec.seed,
+                    10_000,
+                    &ctx.rec.cancel,
+                    move |n| reqs.send(0, n),
+                )
+                .await;
+                record_load(ctx, s, rate.round() as u32, 0, phase::OPEN_LOOP, &r)?;
+            }
         }
     }
     Ok(())
