@@ -125,6 +125,28 @@ pub fn exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The machine's memory in use, `MemTotal − MemAvailable` of `/proc/meminfo`, bytes, read after
+/// dropping the page cache (`sync`, then `1` into `/proc/sys/vm/drop_caches`) so that cached
+/// files read by anything on the machine do not move it. This sees what no process view sees —
+/// kernel memory of network namespaces, veth pairs, page tables, cgroups — and everything else
+/// the machine does meanwhile; dropping the cache needs root and touches the whole machine.
+/// `Err` when the cache cannot be dropped (not root): the reading is then not taken.
+pub fn system_used_bytes_after_drop() -> Result<u64> {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "1")
+        .context("cannot drop the page cache (/proc/sys/vm/drop_caches needs root)")?;
+    let text = read("/proc/meminfo")?;
+    let field = |name: &str| -> Result<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|k| k * 1024)
+            .with_context(|| format!("no {name} in /proc/meminfo"))
+    };
+    Ok(field("MemTotal:")?.saturating_sub(field("MemAvailable:")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

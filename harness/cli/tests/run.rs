@@ -139,6 +139,39 @@ settle_ms = 100
             .value
     };
     assert!(size("module-debug") > size("module-release-lto"));
+    // The system method: taken as root (the page cache can be dropped), said to be skipped
+    // otherwise.
+    let notes: Vec<String> = run.meta()["notes"]
+        .as_array()
+        .expect("notes in meta.json")
+        .iter()
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect();
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(
+            notes.iter().any(|n| n.contains("page cache was dropped")),
+            "{notes:?}"
+        );
+        for (backend, variant) in [("wasm", "shared"), ("docker", "create-start")] {
+            let v = r
+                .iter()
+                .find(|x| {
+                    x.backend == backend
+                        && x.variant == variant
+                        && x.concurrency == 3
+                        && x.phase == "system"
+                        && x.metric == "memory_per_sandbox"
+                })
+                .unwrap_or_else(|| panic!("{backend} {variant} system"));
+            assert!(v.ok && v.value.abs() < 1024.0 * 1048576.0, "{v:?}");
+        }
+    } else {
+        assert!(
+            notes.iter().any(|n| n.contains("system method skipped")),
+            "{notes:?}"
+        );
+    }
 }
 
 #[test]

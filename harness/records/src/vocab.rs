@@ -374,6 +374,9 @@ pub mod phase {
     pub const FULL: &str = "full";
     /// Memory, the paper's method: the whole executor (or `docker stats`) divided by N.
     pub const PAPER: &str = "paper";
+    /// Memory, the system method: the machine's `MemTotal − MemAvailable` with N sandboxes
+    /// minus with none (page cache dropped before each reading), divided by N.
+    pub const SYSTEM: &str = "system";
     /// Capacity: one load step.
     pub const STEP: &str = "step";
     /// Capacity: the largest step that held.

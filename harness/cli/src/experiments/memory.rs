@@ -1,6 +1,8 @@
-//! `memory`: N warm sandboxes, each having run once, measured by both methods (`results/README.md`):
-//! `paper` (what the paper measured: `docker stats` per container, executor RSS ÷ N) and `full`
-//! (everything that exists only because the sandboxes exist, ÷ N).
+//! `memory`: N warm sandboxes, each having run once, measured by three methods
+//! (`results/README.md`): `paper` (what the paper measured: `docker stats` per container,
+//! executor RSS ÷ N), `full` (every process that exists only because the sandboxes exist, ÷ N)
+//! and `system` (the machine's memory in use with N sandboxes minus with none, page cache
+//! dropped, ÷ N: kernel memory too, and whatever else the machine did meanwhile).
 //!
 //! Wasm series: `distinct` (every sandbox has its own code and so its own compiled artifact, as
 //! every container held its own module in the paper) and `shared` (one artifact for all). The
@@ -145,14 +147,27 @@ async fn run_plan(
 ) -> Result<()> {
     let (plan, s, code) = (p.plan, &p.s, &p.code);
     let settle_for = Duration::from_millis(spec.settle_ms);
-    // Page in the code paths with one throwaway sandbox, then take the empty reading.
-    let (sb, r) = super::cold_start::cold_start_once(b, "mem-warmup", code, &spec.params).await;
+    // Page in the code paths with one throwaway sandbox, then take the empty reading. On Wasm
+    // its module carries a section of its own, so that its artifact is not the one the
+    // sandboxes use: the `shared` series' one artifact is then made after the empty reading
+    // and charged, once, to its sandboxes.
+    let warmup = if plan.kind == BackendKind::Wasm {
+        code.with_wasm(&wow_artifacts::with_custom_section(
+            &plan.wasm,
+            "wowbench-warmup",
+            ctx.rec.run_id.as_bytes(),
+        ))
+    } else {
+        code.clone()
+    };
+    let (sb, r) = super::cold_start::cold_start_once(b, "mem-warmup", &warmup, &spec.params).await;
     if let Some(sb) = sb {
         b.destroy(&sb).await?;
     }
     r.map_err(|e| anyhow!("memory warm-up failed: {e}"))?;
     settle(ctx, settle_for).await?;
     b.memory_baseline().await?;
+    let system_before = system_reading(ctx, spec);
 
     let mut live: Vec<Sandbox> = Vec::new();
     let mut per_sandbox_full: Option<f64> = None;
@@ -200,6 +215,19 @@ async fn run_plan(
             b.healthy()?;
             let m = b.memory(&live).await?;
             record(ctx, s, n, rep, m.paper_per_sandbox, m.full_per_sandbox, &m.parts)?;
+            // The system method needs the sandboxes on this machine: where the full method
+            // cannot see them (a remote engine or executor), neither can it.
+            if let (Some(before), Some(_)) = (system_before, m.full_per_sandbox)
+                && let Some(after) = system_reading(ctx, spec)
+            {
+                let per = (after as f64 - before as f64) / n as f64;
+                ctx.rec
+                    .put(s, n, rep, Measure::new(phase::SYSTEM, Metric::MemoryPerSandbox), per)?;
+                for (name, v) in [("system_used_baseline", before), ("system_used", after)] {
+                    ctx.rec
+                        .put(s, n, rep, Measure::new(name, Metric::MemoryTotal), v as f64)?;
+                }
+            }
             if is_module_series(&plan.variant) {
                 let size = Measure::new(phase::WASM, Metric::ModuleSize);
                 ctx.rec.put(s, n, rep, size, plan.wasm.len() as f64)?;
@@ -213,6 +241,28 @@ async fn run_plan(
     let destroys = live.iter().map(|sb| b.destroy(sb));
     futures::future::join_all(destroys).await;
     result
+}
+
+/// The machine's memory in use for the system method (page cache dropped first); `None` when
+/// the suite leaves the method out or the cache cannot be dropped, which the run's notes say.
+fn system_reading(ctx: &Ctx, spec: &MemorySpec) -> Option<u64> {
+    if !spec.system_method {
+        return None;
+    }
+    match crate::procfs::system_used_bytes_after_drop() {
+        Ok(v) => {
+            ctx.note(
+                "memory: system method: the page cache was dropped (sync, then 1 into \
+                 /proc/sys/vm/drop_caches) before each reading"
+                    .to_string(),
+            );
+            Some(v)
+        }
+        Err(e) => {
+            ctx.note(format!("memory: system method skipped: {e:#}"));
+            None
+        }
+    }
 }
 
 fn record(

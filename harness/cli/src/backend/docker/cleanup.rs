@@ -27,6 +27,9 @@ pub(super) struct Tracked {
     pub pid: Option<u32>,
     /// Its memory cgroup on this machine, once found.
     pub cgroup: Option<MemoryCgroup>,
+    /// Its root filesystem's mount point (the storage driver's `MergedDir`), once looked up: a
+    /// storage helper process such as `fuse-overlayfs` names it on its command line.
+    pub merged_dir: Option<String>,
 }
 
 #[derive(Default)]

@@ -3,10 +3,13 @@
 //! - the paper's: each container's cgroup usage minus inactive file cache, i.e. what
 //!   `docker stats` shows, averaged;
 //! - the full cost: the cgroups plus what exists on the host only because the containers exist —
-//!   each container's `containerd-shim` and, with a published port, its `docker-proxy` — by PSS,
-//!   so that pages the shims share are not counted twice; divided by the number of containers.
+//!   each container's `containerd-shim`, with a published port its `docker-proxy`, and the
+//!   storage driver's helper process where it has one (`fuse-overlayfs`, one per container
+//!   mount, found by the container's `MergedDir` on its command line; the kernel's `overlay2`
+//!   has none) — by PSS, so that pages they share are not counted twice; divided by the number
+//!   of containers.
 //!
-//! `total_bytes` is the full figure's sum (cgroups + shim PSS + docker-proxy PSS).
+//! `total_bytes` is the full figure's sum (cgroups + shim, docker-proxy and storage helper PSS).
 //!
 //! Everything is read locally (cgroup files, `/proc`). When the engine runs elsewhere (its
 //! container's process is not this machine's), the paper figure comes from one one-shot stats
@@ -74,7 +77,11 @@ pub(super) async fn sample(
         inactive_total += m.inactive_file;
     }
 
-    let host = host_side(&ids, expect_docker_proxy);
+    let merged: Vec<Option<String>> = ids
+        .iter()
+        .map(|(id, _)| tracker.get(id).and_then(|t| t.merged_dir))
+        .collect();
+    let host = host_side(&ids, &merged, expect_docker_proxy);
     let mut parts = vec![
         ("cgroup".to_string(), cg_total as f64),
         ("cgroup_usage".to_string(), usage_total as f64),
@@ -87,8 +94,10 @@ pub(super) async fn sample(
                 ("shim_rss".to_string(), h.shim_rss as f64),
                 ("proxy_pss".to_string(), h.proxy_pss as f64),
                 ("proxy_rss".to_string(), h.proxy_rss as f64),
+                ("storage_pss".to_string(), h.storage_pss as f64),
+                ("storage_rss".to_string(), h.storage_rss as f64),
             ]);
-            Some((cg_total + h.shim_pss + h.proxy_pss) as f64)
+            Some((cg_total + h.shim_pss + h.proxy_pss + h.storage_pss) as f64)
         }
         Err(e) => {
             tracing::warn!("no full memory figure: {e:#}");
@@ -124,6 +133,11 @@ async fn local_cgroup(
                 docker.inspect_container(id, None),
             )
             .await?;
+            let merged_dir = info
+                .graph_driver
+                .as_ref()
+                .and_then(|g| g.data.get("MergedDir").cloned());
+            tracker.update(id, |t| t.merged_dir = merged_dir);
             let state = info.state.unwrap_or_default();
             match state.pid {
                 Some(pid) if pid > 0 && state.running == Some(true) => pid as u32,
@@ -149,24 +163,55 @@ struct HostSide {
     shim_rss: u64,
     proxy_pss: u64,
     proxy_rss: u64,
+    storage_pss: u64,
+    storage_rss: u64,
 }
 
-/// Finds each container's `containerd-shim` (its command line names the container id) and, if
-/// expected, its `docker-proxy` (`-host-port <port>`); sums their PSS and RSS. Fails if a shim
-/// is missing or unreadable, so that the full figure is never an undercount.
-fn host_side(ids: &[(String, Option<u16>)], expect_docker_proxy: bool) -> Result<HostSide> {
-    let candidates: Vec<(u32, String)> =
-        procfs::find_processes(|c| c.contains("containerd-shim") || c.contains("docker-proxy"))
-            .into_iter()
-            .filter_map(|pid| Some((pid, procfs::cmdline(pid)?)))
-            .collect();
+/// Finds each container's `containerd-shim` (its command line names the container id), if
+/// expected its `docker-proxy` (`-host-port <port>`), and any other process whose command line
+/// names the container's root filesystem mount (`merged[i]`: a storage helper such as
+/// `fuse-overlayfs`); sums their PSS and RSS. Fails if a shim is missing or unreadable, so that
+/// the full figure is never an undercount.
+fn host_side(
+    ids: &[(String, Option<u16>)],
+    merged: &[Option<String>],
+    expect_docker_proxy: bool,
+) -> Result<HostSide> {
+    let mounts: Vec<&str> = merged.iter().flatten().map(String::as_str).collect();
+    let candidates: Vec<(u32, String)> = procfs::find_processes(|c| {
+        c.contains("containerd-shim")
+            || c.contains("docker-proxy")
+            || mounts.iter().any(|m| c.contains(m))
+    })
+    .into_iter()
+    .filter_map(|pid| Some((pid, procfs::cmdline(pid)?)))
+    .collect();
     let mut h = HostSide::default();
     let add = |pid: u32, pss: &mut u64, rss: &mut u64| -> Result<()> {
         *pss += procfs::pss_bytes(pid)?;
         *rss += procfs::rss_bytes(pid)?;
         Ok(())
     };
-    for (id, port) in ids {
+    for ((id, port), mount) in ids.iter().zip(merged) {
+        // A storage helper names the mount point as an argument of its own (a zombie has no
+        // command line and holds no memory).
+        let helpers: Vec<u32> = candidates
+            .iter()
+            .filter(|(_, c)| {
+                !c.contains("containerd-shim")
+                    && mount
+                        .as_deref()
+                        .is_some_and(|m| c.split_whitespace().any(|arg| arg == m))
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in helpers {
+            let (mut pss, mut rss) = (0, 0);
+            add(pid, &mut pss, &mut rss)
+                .with_context(|| format!("reading the storage helper of {}", short(id)))?;
+            h.storage_pss += pss;
+            h.storage_rss += rss;
+        }
         let shims: Vec<u32> = candidates
             .iter()
             .filter(|(_, c)| c.contains("containerd-shim") && c.contains(id.as_str()))
