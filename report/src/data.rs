@@ -33,6 +33,16 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The headline values of `device`, each with its 95% interval where it can have one.
+    pub fn headlines(&self, device: &str) -> Vec<crate::Headline> {
+        crate::interval::with_intervals(
+            crate::headlines(&self.summary, device),
+            &self.summary,
+            &self.records,
+            device,
+        )
+    }
+
     /// Reads one run folder.
     pub fn load(run_dir: &Path) -> Result<Dataset> {
         let dir = RunDir::open(run_dir)?;

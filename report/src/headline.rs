@@ -16,7 +16,9 @@
 //!   N) / median(memory_per_sandbox, wasm V, N)`, experiment `memory`, phase = the method
 //!   (`paper` or `full`), `N` the largest number of sandboxes both series measured. Above 1 means
 //!   a Wasm sandbox costs less.
-//! - `memory-marginal-{paper,full}-{distinct,shared}`: the marginal cost per sandbox, Docker's ÷
+//!   `memory-system-{distinct,shared}`: the same by the system method (the machine's memory in
+//!   use, page cache dropped), where the run took it.
+//! - `memory-marginal-{paper,full,system}-{distinct,shared}`: the marginal cost per sandbox, Docker's ÷
 //!   Wasm's. The marginal cost is defined once, in [`marginal_slope`]: the least-squares slope of
 //!   memory in use (median memory per sandbox × N) against N over the levels both measured with
 //!   N ≥ 10 (all common levels when fewer than two reach 10).
@@ -98,6 +100,11 @@ pub struct Headline {
     pub definition: String,
     pub kind: Kind,
     pub value: Option<f64>,
+    /// The fewest successful measurements of any group behind the value.
+    pub n: Option<usize>,
+    /// The value's 95% interval (see [`crate::interval`]), where every group behind it has
+    /// enough measurements.
+    pub ci95: Option<(f64, f64)>,
     /// This run's setup behind the value (device, workload, levels, n).
     pub setup: String,
     /// Why the value is absent.
@@ -117,6 +124,31 @@ impl Headline {
                 Kind::Fraction => fmt::percent(v),
                 Kind::Bytes => fmt::mib(v),
             },
+        }
+    }
+
+    /// The 95% interval as the tables show it: "[lo, hi]" in the value's unit, "n = 2: none"
+    /// when a group behind the value has too few measurements, "—" when absent.
+    pub fn interval_display(&self) -> String {
+        let show = |v: f64| match self.kind {
+            Kind::Change => fmt::change(v),
+            Kind::Ratio | Kind::RatioAtLeast => fmt::ratio(v),
+            Kind::LatencyUs => fmt::duration_us(v),
+            Kind::Fraction => fmt::percent(v),
+            Kind::Bytes => fmt::mib(v),
+        };
+        match (self.ci95, self.n) {
+            (Some((lo, hi)), _) => format!("[{}, {}]", show(lo), show(hi)),
+            (None, Some(n)) if n < crate::interval::MIN_N => format!("n = {n}: none"),
+            _ => fmt::MISSING.to_string(),
+        }
+    }
+
+    /// The value with its interval, when it has one: "−99.8% [−99.9%, −99.7%]".
+    pub fn display_with_interval(&self) -> String {
+        match self.ci95 {
+            Some(_) => format!("{} {}", self.display(), self.interval_display()),
+            None => self.display(),
         }
     }
 
@@ -148,7 +180,14 @@ struct Claim {
 /// A value this run gives for a claim, with the setup behind it.
 struct Measured {
     value: f64,
+    /// The fewest successful measurements of any group the value was computed from.
+    n: usize,
     setup: String,
+}
+
+/// The fewest measurements of the groups behind per-level pairs.
+fn fewest<'a>(pairs: impl Iterator<Item = &'a (u32, &'a SummaryRow, &'a SummaryRow)>) -> usize {
+    pairs.map(|(_, a, b)| a.n.min(b.n)).min().unwrap_or(0)
 }
 
 /// A claim's value, or why it cannot be computed.
@@ -157,9 +196,9 @@ type Outcome = Result<Measured, String>;
 impl Claim {
     /// The row of `device`: measured, or missing with the reason.
     fn row(self, device: &str, outcome: Outcome) -> Headline {
-        let (value, setup, missing) = match outcome {
-            Ok(m) => (Some(m.value), m.setup, None),
-            Err(why) => (None, String::new(), Some(why)),
+        let (value, n, setup, missing) = match outcome {
+            Ok(m) => (Some(m.value), Some(m.n), m.setup, None),
+            Err(why) => (None, None, String::new(), Some(why)),
         };
         Headline {
             id: self.id,
@@ -172,6 +211,8 @@ impl Claim {
             definition: self.definition,
             kind: self.kind,
             value,
+            n,
+            ci95: None,
             setup,
             missing,
         }
@@ -439,6 +480,7 @@ fn cold_start(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                 let &(level, w, d) = pick.expect("compare gives at least one level");
                 Measured {
                     value: med(w) / med(d) - 1.0,
+                    n: w.n.min(d.n),
                     setup: format!(
                         "{device}, {workload}, {level} concurrent: {}",
                         versus(w, d, fmt::duration_us, "")
@@ -453,7 +495,7 @@ fn cold_start(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
 fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
     let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Memory;
-    for method in [phase::PAPER, phase::FULL] {
+    for method in [phase::PAPER, phase::FULL, phase::SYSTEM] {
         let (sel, workload) = Sel::new(
             summary,
             device,
@@ -483,6 +525,7 @@ fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<He
                     let &(n, w, d) = both.last().expect("compare gives at least one level");
                     Measured {
                         value: med(d) / med(w),
+                        n: w.n.min(d.n),
                         setup: format!(
                             "{device}, {workload}, {n} sandboxes: {}",
                             versus(d, w, fmt::mib, "")
@@ -531,7 +574,7 @@ pub fn marginal_slope(points: &[(u32, f64)]) -> Option<(f64, Vec<u32>)> {
 fn marginal_memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
     let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Memory;
-    for method in [phase::PAPER, phase::FULL] {
+    for method in [phase::PAPER, phase::FULL, phase::SYSTEM] {
         let (sel, workload) = Sel::new(
             summary,
             device,
@@ -574,9 +617,11 @@ fn marginal_memory(summary: &[SummaryRow], device: &str, docker: Series, out: &m
                             fmt::mib(ws)
                         ));
                     }
+                    let n = fewest(both.iter().filter(|(n, _, _)| levels.contains(n)));
                     let levels: Vec<String> = levels.iter().map(|n| n.to_string()).collect();
                     Ok(Measured {
                         value: ds / ws,
+                        n,
                         setup: format!(
                             "{device}, {workload}, slope over N = {}: {} vs {} a sandbox",
                             levels.join(", "),
@@ -620,6 +665,7 @@ fn idle_rss(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
     {
         Some((_, r)) => Ok(Measured {
             value: med(r),
+            n: r.n,
             setup: format!("{device}, {workload}: n = {}", r.n),
         }),
         None if !sel.any() => Err("experiment memory not in this run".to_string()),
@@ -691,6 +737,7 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
             let per: Vec<String> = ratios.iter().map(|r| fmt::ratio(*r)).collect();
             Measured {
                 value: mean,
+                n: fewest(both.iter()),
                 setup: format!(
                     "{device}, mixed, {config} config, mean over {} client levels ({}): {}",
                     both.len(),
@@ -738,6 +785,7 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                 .collect();
             Measured {
                 value: median,
+                n: fewest(used.iter()),
                 setup: format!(
                     "{device}, hash, {config} config, median over {} {} ({}): {}",
                     used.len(),
@@ -827,6 +875,7 @@ fn capacity(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
             }
             Ok(Measured {
                 value: med(w) / med(d),
+                n: w.n.min(d.n),
                 setup: format!(
                     "{device}, {}: {}{}",
                     w.workload,
@@ -919,6 +968,7 @@ fn realistic(summary: &[SummaryRow], device: &str, out: &mut Vec<Headline>) {
                 let outcome = match row {
                     Some(r) => Ok(Measured {
                         value: med(r),
+                        n: r.n,
                         setup: format!(
                             "{device}, {}, {} clients, {} config (n = {} repetition{})",
                             r.workload,
@@ -1196,5 +1246,29 @@ mod tests {
                 .any(|h| h.id.ends_with("-host-net")),
             "no row for a series the run does not have"
         );
+    }
+
+    #[test]
+    fn the_system_method_has_its_own_rows() {
+        let mib = 1048576.0;
+        let rows = rows_of(
+            Experiment::Memory,
+            "hash",
+            Config::Default,
+            "system",
+            "memory_per_sandbox",
+            &[
+                ((Backend::Wasm, Series::Distinct), 10, 0.5 * mib),
+                ((Backend::Wasm, Series::Distinct), 100, 0.5 * mib),
+                (DOCKER, 10, 9.0 * mib),
+                (DOCKER, 100, 9.0 * mib),
+            ],
+        );
+        assert_eq!(find(&rows, "memory-system-distinct").value, Some(18.0));
+        let marginal = find(&rows, "memory-marginal-system-distinct")
+            .value
+            .unwrap();
+        assert!((marginal - 18.0).abs() < 1e-9, "{marginal}");
+        assert_eq!(find(&rows, "memory-paper-distinct").value, None);
     }
 }

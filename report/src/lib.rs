@@ -19,7 +19,8 @@
 //!   charts and tables from them. A new chart or table of an experiment goes there.
 //! - [`charts`]: what charts share; [`charts::figure`] is the model the experiments build,
 //!   [`charts::axis`] its axes, [`charts::draw`] the plotters code (one module per panel kind).
-//! - [`headline`]: this run's values for the paper's claims; [`paper`]: the paper's values from
+//! - [`headline`]: this run's values for the paper's claims, [`interval`] their 95% intervals;
+//!   [`paper`]: the paper's values from
 //!   `paper.toml`; [`paper_table`] puts them side by side.
 //! - [`markdown`] writes the report's frame around the [`fingerprint`], the paper table and the
 //!   experiments, with [`table`]; [`html`] turns it into `index.html`.
@@ -32,6 +33,7 @@ pub mod fingerprint;
 pub mod fmt;
 pub mod headline;
 pub mod html;
+pub mod interval;
 pub mod levels;
 pub mod markdown;
 pub mod paper;
@@ -128,9 +130,14 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
         sections.insert(d.clone(), list);
     }
 
+    let headline_rows: BTreeMap<String, Vec<Headline>> = devices
+        .iter()
+        .map(|d| (d.clone(), ds.headlines(d)))
+        .collect();
     let md = markdown::render(&markdown::Context {
         ds,
         sections: &sections,
+        headlines: &headline_rows,
         images: markdown::ImageFormat::Png,
     });
     let report_md = out.join("report.md");
@@ -140,6 +147,7 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
     let md_svg = markdown::render(&markdown::Context {
         ds,
         sections: &sections,
+        headlines: &headline_rows,
         images: markdown::ImageFormat::Svg,
     });
     let title = md
@@ -161,8 +169,8 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
                 measured: ds.rows(d, about.experiment).any(data::measured),
             });
         }
-        all_headlines.extend(headlines(&ds.summary, d));
     }
+    all_headlines.extend(headline_rows.into_values().flatten());
     Ok(ReportSummary {
         dir: out.to_path_buf(),
         report_md,
@@ -176,9 +184,5 @@ pub fn write_report(ds: &Dataset, out: &Path) -> Result<ReportSummary> {
 /// The headline values of a run folder, per device (for a terminal summary).
 pub fn run_headlines(run_dir: &Path) -> Result<Vec<Headline>> {
     let ds = Dataset::load(run_dir)?;
-    Ok(ds
-        .devices()
-        .iter()
-        .flat_map(|d| headlines(&ds.summary, d))
-        .collect())
+    Ok(ds.devices().iter().flat_map(|d| ds.headlines(d)).collect())
 }

@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub ds: &'a Dataset,
     /// Each device's experiment sections (their charts and tables), in the report's order.
     pub sections: &'a BTreeMap<String, Vec<Section>>,
+    /// Each device's headlines, with their intervals (computed once for both renderings).
+    pub headlines: &'a BTreeMap<String, Vec<crate::Headline>>,
     pub images: ImageFormat,
 }
 
@@ -86,7 +88,7 @@ pub fn render(cx: &Context) -> String {
     );
 
     out.push_str("## Paper vs this run\n\n");
-    paper_section(&mut out, ds, &devices, multi);
+    paper_section(&mut out, cx.headlines, &devices, multi, ds);
 
     for about in &experiments::ALL {
         let _ = writeln!(out, "## {} (`{}`)\n", about.title, about.experiment);
@@ -158,7 +160,7 @@ fn headlines_section(out: &mut String, cx: &Context, devices: &[String], multi: 
         if multi {
             let _ = writeln!(out, "### Device `{d}`\n");
         }
-        match first_screen_table(cx.ds, d) {
+        match first_screen_table(cx.headlines.get(d).map_or(&[][..], Vec::as_slice)) {
             Some(t) => {
                 out.push_str(&t);
                 out.push('\n');

@@ -9,7 +9,9 @@ use wow_records::{Engine, Series};
 use crate::data::{Dataset, meta_device_name};
 use crate::fingerprint::or_dash;
 use crate::fmt::MISSING;
-use crate::headline::{Headline, headlines};
+use std::collections::BTreeMap;
+
+use crate::headline::Headline;
 use crate::paper::{PaperClaim, paper};
 use crate::table::Table;
 
@@ -76,11 +78,18 @@ fn engine_version(meta: Option<&wow_records::Meta>, engine: Engine) -> String {
 }
 
 /// Writes the section for every device (a heading per device when there are several).
-pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: bool) {
+pub fn paper_section(
+    out: &mut String,
+    headlines: &BTreeMap<String, Vec<Headline>>,
+    devices: &[String],
+    multi: bool,
+    ds: &Dataset,
+) {
     out.push_str(
         "One row per headline claim. This run's values are computed from `summary.csv` medians \
-         (definitions below the table); the paper's come from `report/paper.toml` with their \
-         source. The last column says where the setups differ.\n\n",
+         (definitions below the table), with their 95% bootstrap interval where every group \
+         behind them has three or more measurements; the paper's come from `report/paper.toml` \
+         with their source. The last column says where the setups differ.\n\n",
     );
     let mut defs: Vec<(Vec<String>, String)> = Vec::new();
     for d in devices {
@@ -95,14 +104,14 @@ pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: 
             "this run's setup",
             "setups differ",
         ]);
-        for h in headlines(&ds.summary, d) {
+        for h in headlines.get(d).into_iter().flatten() {
             let claim = paper().claim(&h.paper_id);
             let (pv, ps, note) = match claim {
                 Some(c) => (
                     c.value.clone(),
                     format!("{} ({})", c.setup, c.source),
                     if c.measured() {
-                        setup_note(c, ds, d, &h)
+                        setup_note(c, ds, d, h)
                     } else {
                         "not in the paper".to_string()
                     },
@@ -117,13 +126,13 @@ pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: 
                 h.claim.clone(),
                 pv,
                 ps,
-                h.display(),
+                h.display_with_interval(),
                 h.setup_or_reason(),
                 note,
             ]);
             // Every row's definition, once: rows that share one (an engine's, a baseline's)
             // are listed together.
-            match defs.iter_mut().find(|(_, def)| *def == h.definition) {
+            match defs.iter_mut().find(|(_, def)| **def == h.definition) {
                 Some((ids, _)) if !ids.contains(&h.id) => ids.push(h.id.clone()),
                 Some(_) => {}
                 None => defs.push((vec![h.id.clone()], h.definition.clone())),
@@ -144,12 +153,13 @@ pub fn paper_section(out: &mut String, ds: &Dataset, devices: &[String], multi: 
 /// against Docker's default and its best mode, memory by each method and at the margin, and
 /// throughput by the paper's levels and by all, CPU-bound in both configs, then capacity. Each
 /// comparison is there from both sides' better angle, never one level or series alone.
-pub const FIRST_SCREEN: [&str; 12] = [
+pub const FIRST_SCREEN: [&str; 13] = [
     "cold-start-low",
     "cold-start-high",
     "cold-start-low-prestarted",
     "memory-paper-distinct",
     "memory-full-distinct",
+    "memory-system-distinct",
     "memory-marginal-full-distinct",
     "throughput-mixed-paper",
     "throughput-mixed-paper-all",
@@ -162,9 +172,15 @@ pub const FIRST_SCREEN: [&str; 12] = [
 /// The compact headline table of `device`: this run's value, the paper's, and the row's
 /// definition beside it. Rows the run cannot compute are left out here (the full table below
 /// says why).
-pub fn first_screen_table(ds: &Dataset, device: &str) -> Option<String> {
-    let all = headlines(&ds.summary, device);
-    let mut t = Table::new(&["headline", "this run", "paper", "definition"]);
+pub fn first_screen_table(all: &[Headline]) -> Option<String> {
+    let mut t = Table::new(&[
+        "headline",
+        "this run",
+        "95% CI",
+        ">n",
+        "paper",
+        "definition",
+    ]);
     let mut any = false;
     for id in FIRST_SCREEN {
         let Some(h) = all.iter().find(|h| h.id == id && h.value.is_some()) else {
@@ -177,6 +193,8 @@ pub fn first_screen_table(ds: &Dataset, device: &str) -> Option<String> {
         t.row(vec![
             h.short.clone(),
             h.display(),
+            h.interval_display(),
+            h.n.map_or(MISSING.to_string(), |n| n.to_string()),
             paper_value,
             h.definition.clone(),
         ]);

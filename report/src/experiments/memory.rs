@@ -29,9 +29,17 @@ pub const ABOUT: About = About {
     title: "Memory per warm sandbox",
     intro: "N warm sandboxes, each having run once. `paper` method: what the paper measured \
             (a container's cgroup usage minus inactive file cache, as `docker stats`; executor \
-            RSS ÷ N). `full` method: everything that exists only because the sandboxes exist \
-            (container cgroup + its `containerd-shim` + its `docker-proxy`, by PSS; executor RSS \
-            with N sandboxes minus with none, ÷ N).",
+            RSS ÷ N). `full` method: every process that exists only because the sandboxes exist \
+            (container cgroup + its `containerd-shim` + its `docker-proxy` + the storage \
+            driver's helper, such as `fuse-overlayfs`, by PSS; executor RSS with N sandboxes \
+            minus with none, ÷ N; a `shared` artifact is made after the empty reading, so its \
+            sandboxes carry it once). `system` method, where the run took it: the machine's \
+            `MemTotal − MemAvailable` with N sandboxes minus with none, the page cache dropped \
+            before each reading, ÷ N — kernel memory (namespaces, veth pairs, page tables, \
+            cgroups) that no process view sees, and whatever else the machine did meanwhile, so \
+            it needs many sandboxes or repetitions to read. Which to use: the paper's method to \
+            compare with the paper; the full method for what a sandbox's processes hold; the \
+            system method for what a board's memory must hold.",
     section,
 };
 
@@ -44,11 +52,14 @@ const METHODS: [(&str, &str); 2] = [
         phase::PAPER,
         "paper method: container cgroup · executor RSS ÷ N",
     ),
-    (phase::FULL, "full method: + shim, proxy (PSS) · Δ RSS ÷ N"),
+    (
+        phase::FULL,
+        "full method: + shim, proxy, storage helper (PSS) · Δ RSS ÷ N",
+    ),
 ];
 
 /// The readings behind the methods (`memory_total` phases), in the table's column order.
-const READINGS: [&str; 9] = [
+const READINGS: [&str; 13] = [
     "executor_rss_baseline",
     "executor_rss",
     "executor_pss",
@@ -57,6 +68,10 @@ const READINGS: [&str; 9] = [
     "shim_rss",
     "proxy_pss",
     "proxy_rss",
+    "storage_pss",
+    "storage_rss",
+    "system_used_baseline",
+    "system_used",
     "",
 ];
 
@@ -216,7 +231,7 @@ fn memory_chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
 /// Memory per sandbox by module build, at the largest number of sandboxes measured, beside the
 /// paper's values and Docker's.
 fn builds_chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
-    let [paper_method, full_method] = METHODS.map(|(m, _)| m);
+    let (paper_method, full_method) = (phase::PAPER, phase::FULL);
     if !rows
         .builds
         .iter()
@@ -371,7 +386,9 @@ fn per_sandbox_table(out: &mut String, rows: &Rows) {
         return;
     }
     let vary = Vary::of(ordered.iter().map(|(k, _)| k));
-    let mut t = Table::new(&[
+    // The system method's columns where the run took it.
+    let system = per.iter().any(|r| r.phase == phase::SYSTEM);
+    let mut header = vec![
         "series",
         ">sandboxes",
         ">n",
@@ -380,11 +397,16 @@ fn per_sandbox_table(out: &mut String, rows: &Rows) {
         ">paper: 95% CI",
         ">full method",
         ">full: 95% CI",
-    ]);
+    ];
+    if system {
+        header.extend([">system method", ">system: 95% CI"]);
+    }
+    let mut t = Table::new(&header);
     let metric = Metric::MemoryPerSandbox.as_str();
     for (k, n) in &ordered {
         let p = table::find(per, k, *n, phase::PAPER, metric);
         let f = table::find(per, k, *n, phase::FULL, metric);
+        let sys = table::find(per, k, *n, phase::SYSTEM, metric);
         let count = |g: fn(&SummaryRow) -> usize| match (p.map(g), f.map(g)) {
             (Some(a), Some(b)) if a == b => a.to_string(),
             (a, b) => format!(
@@ -393,7 +415,7 @@ fn per_sandbox_table(out: &mut String, rows: &Rows) {
                 b.map_or(MISSING.to_string(), |x| x.to_string())
             ),
         };
-        t.row(vec![
+        let mut row = vec![
             k.label(vary),
             n.to_string(),
             count(|r| r.n),
@@ -402,7 +424,11 @@ fn per_sandbox_table(out: &mut String, rows: &Rows) {
             table::ci(p, fmt::mib),
             table::median(f, fmt::mib),
             table::ci(f, fmt::mib),
-        ]);
+        ];
+        if system {
+            row.extend([table::median(sys, fmt::mib), table::ci(sys, fmt::mib)]);
+        }
+        t.row(row);
     }
     out.push_str(
         "Memory per warm sandbox (medians; n and failed: paper / full when they differ):\n\n",

@@ -53,11 +53,14 @@ pub fn print_headlines(run_dir: &Path) {
         let theirs = paper
             .claim(&h.paper_id)
             .map_or_else(|| "—".to_string(), |c| c.value.clone());
-        let mut row = vec![h.short.clone(), h.display(), theirs];
+        let mut row = vec![h.short.clone(), h.display_with_interval(), theirs];
         if devices.len() > 1 {
             row.insert(0, h.device.clone());
         }
         table.add_row(row);
     }
-    eprintln!("Headlines (medians; definitions and setups in report/report.md):\n{table}");
+    eprintln!(
+        "Headlines (medians, [95% bootstrap interval] where every group has n ≥ 3; definitions \
+         and setups in report/report.md):\n{table}"
+    );
 }
