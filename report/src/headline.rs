@@ -495,6 +495,7 @@ fn cold_start(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
 fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
     let docker_side = (Backend::Docker, docker);
     let experiment = Experiment::Memory;
+    let mut marginal = Vec::new();
     for method in [phase::PAPER, phase::FULL, phase::SYSTEM] {
         let (sel, workload) = Sel::new(
             summary,
@@ -533,9 +534,12 @@ fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<He
                     }
                 });
             out.push(claim.row(device, outcome));
+            marginal.push(marginal_memory(
+                &sel, &workload, device, method, variant, docker,
+            ));
         }
     }
-    marginal_memory(summary, device, docker, out);
+    out.extend(marginal);
 }
 
 /// The levels a marginal cost is fitted over: those with at least this many sandboxes, or all
@@ -570,69 +574,65 @@ pub fn marginal_slope(points: &[(u32, f64)]) -> Option<(f64, Vec<u32>)> {
 }
 
 /// `memory-marginal-{method}-{variant}`: Docker's marginal cost per sandbox ÷ Wasm's, over the
-/// levels both measured.
-fn marginal_memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<Headline>) {
-    let docker_side = (Backend::Docker, docker);
+/// levels both measured (`sel`: the memory rows of one method).
+fn marginal_memory(
+    sel: &Sel,
+    workload: &str,
+    device: &str,
+    method: &str,
+    variant: Series,
+    docker: Series,
+) -> Headline {
     let experiment = Experiment::Memory;
-    for method in [phase::PAPER, phase::FULL, phase::SYSTEM] {
-        let (sel, workload) = Sel::new(
-            summary,
-            device,
-            experiment,
-            method,
-            Metric::MemoryPerSandbox,
+    let claim = Claim {
+        id: format!("{experiment}-marginal-{method}-{variant}"),
+        paper_id: format!("{experiment}-marginal-{method}-{variant}"),
+        claim: format!(
+            "Marginal memory per sandbox, {method} method (docker {docker} ÷ wasm {variant})"
+        ),
+        short: format!("marginal memory per sandbox, {method} method ({variant})"),
+        definition: format!(
+            "least-squares slope of memory in use (median per sandbox × N, {method} method) \
+             against N over the levels both measured with N ≥ {MARGINAL_MIN_SANDBOXES} (all \
+             common levels when fewer than two), docker {docker} ÷ wasm {variant}: what one \
+             more sandbox costs"
+        ),
+        kind: Kind::Ratio,
+    };
+    let outcome = sel
+        .compare(
+            experiment.as_str(),
+            (Backend::Wasm, variant),
+            (Backend::Docker, docker),
         )
-        .workload("hash");
-        for variant in [Series::Distinct, Series::Shared] {
-            let claim = Claim {
-                id: format!("{experiment}-marginal-{method}-{variant}"),
-                paper_id: format!("{experiment}-marginal-{method}-{variant}"),
-                claim: format!(
-                    "Marginal memory per sandbox, {method} method (docker {docker} ÷ wasm \
-                     {variant})"
-                ),
-                short: format!("marginal memory per sandbox, {method} method ({variant})"),
-                definition: format!(
-                    "least-squares slope of memory in use (median per sandbox × N, {method} \
-                     method) against N over the levels both measured with N ≥ \
-                     {MARGINAL_MIN_SANDBOXES} (all common levels when fewer than two), docker \
-                     {docker} ÷ wasm {variant}: what one more sandbox costs"
-                ),
-                kind: Kind::Ratio,
+        .and_then(|both| {
+            let total = |r: &SummaryRow| med(r) * r.concurrency as f64;
+            let w: Vec<(u32, f64)> = both.iter().map(|(n, w, _)| (*n, total(w))).collect();
+            let d: Vec<(u32, f64)> = both.iter().map(|(n, _, d)| (*n, total(d))).collect();
+            let (Some((ws, levels)), Some((ds, _))) = (marginal_slope(&w), marginal_slope(&d))
+            else {
+                return Err("fewer than two sandbox counts measured by both".to_string());
             };
-            let outcome = sel
-                .compare(experiment.as_str(), (Backend::Wasm, variant), docker_side)
-                .and_then(|both| {
-                    let total = |r: &SummaryRow| med(r) * r.concurrency as f64;
-                    let w: Vec<(u32, f64)> = both.iter().map(|(n, w, _)| (*n, total(w))).collect();
-                    let d: Vec<(u32, f64)> = both.iter().map(|(n, _, d)| (*n, total(d))).collect();
-                    let (Some((ws, levels)), Some((ds, _))) =
-                        (marginal_slope(&w), marginal_slope(&d))
-                    else {
-                        return Err("fewer than two sandbox counts measured by both".to_string());
-                    };
-                    if ws <= 0.0 {
-                        return Err(format!(
-                            "wasm {variant}'s memory did not grow with N (slope {})",
-                            fmt::mib(ws)
-                        ));
-                    }
-                    let n = fewest(both.iter().filter(|(n, _, _)| levels.contains(n)));
-                    let levels: Vec<String> = levels.iter().map(|n| n.to_string()).collect();
-                    Ok(Measured {
-                        value: ds / ws,
-                        n,
-                        setup: format!(
-                            "{device}, {workload}, slope over N = {}: {} vs {} a sandbox",
-                            levels.join(", "),
-                            fmt::mib(ds),
-                            fmt::mib(ws)
-                        ),
-                    })
-                });
-            out.push(claim.row(device, outcome));
-        }
-    }
+            if ws <= 0.0 {
+                return Err(format!(
+                    "wasm {variant}'s memory did not grow with N (slope {})",
+                    fmt::mib(ws)
+                ));
+            }
+            let n = fewest(both.iter().filter(|(n, _, _)| levels.contains(n)));
+            let levels: Vec<String> = levels.iter().map(|n| n.to_string()).collect();
+            Ok(Measured {
+                value: ds / ws,
+                n,
+                setup: format!(
+                    "{device}, {workload}, slope over N = {}: {} vs {} a sandbox",
+                    levels.join(", "),
+                    fmt::mib(ds),
+                    fmt::mib(ws)
+                ),
+            })
+        });
+    claim.row(device, outcome)
 }
 
 /// The executor's resident set with no sandbox (the paper's "idle executor RSS"): the memory

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use wow_records::stats::{median_in_place, percentile_sorted};
+use wow_records::stats::{SplitMix64, percentile_sorted, resampled_median};
 use wow_records::{Experiment, GroupKey, Record, SummaryRow};
 
 use crate::headline::{Headline, Kind, headlines};
@@ -51,7 +51,7 @@ pub fn with_intervals(
         values.entry(r.key()).or_default().push(r.value);
     }
     let groups: Vec<Option<&Vec<f64>>> = base.iter().map(|r| values.get(&r.key())).collect();
-    let mut rng = SplitMix(0x005e_ed0f_b007);
+    let mut rng = SplitMix64(0x005e_ed0f_b007);
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut resampled = base.clone();
     let mut scratch = Vec::new();
@@ -60,9 +60,7 @@ pub fn with_intervals(
             let Some(v) = group.filter(|v| !v.is_empty()) else {
                 continue;
             };
-            scratch.clear();
-            scratch.extend((0..v.len()).map(|_| v[rng.below(v.len())]));
-            row.median = Some(median_in_place(&mut scratch));
+            row.median = Some(resampled_median(v, &mut scratch, &mut rng));
         }
         for h in headlines(&resampled, device) {
             if let Some(v) = h.value.filter(|v| v.is_finite()) {
@@ -96,24 +94,6 @@ fn read_by_headlines(r: &SummaryRow) -> bool {
             | Experiment::Capacity
             | Experiment::Realistic)
     )
-}
-
-/// A small seeded generator (SplitMix64): the same resamples on every regeneration.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64 * n as f64) as usize
-    }
 }
 
 #[cfg(test)]

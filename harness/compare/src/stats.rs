@@ -28,7 +28,9 @@
 //! the same is done on the differences.
 
 use serde::Serialize;
-use wow_records::stats::{mean_variance, median_in_place, percentile_sorted, t_975};
+use wow_records::stats::{
+    SplitMix64, mean_variance, median_in_place, percentile_sorted, resampled_median, t_975,
+};
 
 /// Smallest sample count on each side for the bootstrap.
 pub const BOOTSTRAP_MIN_N: usize = 5;
@@ -341,37 +343,12 @@ pub fn signed_rank(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((centre, walsh[c - 1], walsh[walsh.len() - c]))
 }
 
-/// Median of a resample (with replacement) of `src`, drawn into `buf`.
-fn resampled_median(src: &[f64], buf: &mut Vec<f64>, rng: &mut SplitMix64) -> f64 {
-    buf.clear();
-    buf.extend((0..src.len()).map(|_| src[rng.below(src.len())]));
-    median_in_place(buf)
-}
-
 /// A stable 64-bit hash (FNV-1a) to derive a group's bootstrap seed from its name, so that every
 /// group gets its own stream and the result does not depend on which other groups exist.
 pub fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// SplitMix64: small, fast and the same on every platform.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (Lemire's multiply-shift on the high 32 bits; n < 2³²).
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
 }
 
 #[cfg(test)]

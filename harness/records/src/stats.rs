@@ -91,6 +91,32 @@ pub fn median_in_place(v: &mut [f64]) -> f64 {
     }
 }
 
+/// SplitMix64: small, fast and the same on every platform.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift on the high 32 bits; n < 2³²).
+    pub fn below(&mut self, n: usize) -> usize {
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
+    }
+}
+
+/// Median of a resample (with replacement) of `src`, drawn into `buf`: one step of a bootstrap
+/// of the median.
+pub fn resampled_median(src: &[f64], buf: &mut Vec<f64>, rng: &mut SplitMix64) -> f64 {
+    buf.clear();
+    buf.extend((0..src.len()).map(|_| src[rng.below(src.len())]));
+    median_in_place(buf)
+}
+
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% interval).
 pub fn t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
