@@ -522,16 +522,26 @@ fn memory(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Vec<He
             };
             let outcome = sel
                 .compare(experiment.as_str(), (Backend::Wasm, variant), docker_side)
-                .map(|both| {
-                    let &(n, w, d) = both.last().expect("compare gives at least one level");
-                    Measured {
+                .and_then(|both| {
+                    let &(n, w, d) = readable(method, &both)?
+                        .last()
+                        .expect("readable gives at least one level");
+                    if med(w) <= 0.0 || med(d) <= 0.0 {
+                        return Err(format!(
+                            "a reading not above zero at {n} sandboxes (docker {}, wasm {}): \
+                             too small to read there",
+                            fmt::mib(med(d)),
+                            fmt::mib(med(w))
+                        ));
+                    }
+                    Ok(Measured {
                         value: med(d) / med(w),
                         n: w.n.min(d.n),
                         setup: format!(
                             "{device}, {workload}, {n} sandboxes: {}",
                             versus(d, w, fmt::mib, "")
                         ),
-                    }
+                    })
                 });
             out.push(claim.row(device, outcome));
             marginal.push(marginal_memory(
@@ -573,6 +583,31 @@ pub fn marginal_slope(points: &[(u32, f64)]) -> Option<(f64, Vec<u32>)> {
     (sxx > 0.0).then(|| (sxy / sxx, used.iter().map(|(n, _)| *n).collect()))
 }
 
+/// The levels a memory method can be read at: every level, except for the system method, whose
+/// machine-wide reading is read from [`MARGINAL_MIN_SANDBOXES`] sandboxes on (at fewer, what
+/// else the machine did outweighs the sandboxes).
+fn readable<'a>(
+    method: &str,
+    both: &[(u32, &'a SummaryRow, &'a SummaryRow)],
+) -> Result<Vec<(u32, &'a SummaryRow, &'a SummaryRow)>, String> {
+    if method != phase::SYSTEM {
+        return Ok(both.to_vec());
+    }
+    let large: Vec<_> = both
+        .iter()
+        .copied()
+        .filter(|(n, _, _)| *n >= MARGINAL_MIN_SANDBOXES)
+        .collect();
+    if large.is_empty() {
+        return Err(format!(
+            "the system method is read from {MARGINAL_MIN_SANDBOXES} sandboxes on; this run's \
+             largest common level is {}",
+            both.last().map_or(0, |(n, _, _)| *n)
+        ));
+    }
+    Ok(large)
+}
+
 /// `memory-marginal-{method}-{variant}`: Docker's marginal cost per sandbox ÷ Wasm's, over the
 /// levels both measured (`sel`: the memory rows of one method).
 fn marginal_memory(
@@ -606,6 +641,7 @@ fn marginal_memory(
             (Backend::Docker, docker),
         )
         .and_then(|both| {
+            let both = readable(method, &both)?;
             let total = |r: &SummaryRow| med(r) * r.concurrency as f64;
             let w: Vec<(u32, f64)> = both.iter().map(|(n, w, _)| (*n, total(w))).collect();
             let d: Vec<(u32, f64)> = both.iter().map(|(n, _, d)| (*n, total(d))).collect();
@@ -613,9 +649,10 @@ fn marginal_memory(
             else {
                 return Err("fewer than two sandbox counts measured by both".to_string());
             };
-            if ws <= 0.0 {
+            if ws <= 0.0 || ds <= 0.0 {
                 return Err(format!(
-                    "wasm {variant}'s memory did not grow with N (slope {})",
+                    "memory did not grow with N (slopes: docker {}, wasm {})",
+                    fmt::mib(ds),
                     fmt::mib(ws)
                 ));
             }
@@ -1270,5 +1307,43 @@ mod tests {
             .unwrap();
         assert!((marginal - 18.0).abs() < 1e-9, "{marginal}");
         assert_eq!(find(&rows, "memory-paper-distinct").value, None);
+    }
+
+    #[test]
+    fn the_system_method_is_not_read_at_few_sandboxes_nor_below_zero() {
+        let mib = 1048576.0;
+        let rows = |n: u32, wasm: f64| {
+            rows_of(
+                Experiment::Memory,
+                "hash",
+                Config::Default,
+                "system",
+                "memory_per_sandbox",
+                &[
+                    ((Backend::Wasm, Series::Distinct), 1, 0.5 * mib),
+                    ((Backend::Wasm, Series::Distinct), n, wasm * mib),
+                    (DOCKER, 1, 9.0 * mib),
+                    (DOCKER, n, 9.0 * mib),
+                ],
+            )
+        };
+        let few = find(&rows(5, 0.5), "memory-system-distinct");
+        assert_eq!(few.value, None);
+        assert!(
+            few.missing
+                .as_deref()
+                .unwrap()
+                .contains("from 10 sandboxes on")
+        );
+        let below = find(&rows(50, -0.2), "memory-system-distinct");
+        assert_eq!(below.value, None);
+        assert!(
+            below.missing.as_deref().unwrap().contains("not above zero"),
+            "{below:?}"
+        );
+        assert_eq!(
+            find(&rows(50, 0.5), "memory-system-distinct").value,
+            Some(18.0)
+        );
     }
 }
