@@ -122,7 +122,7 @@ pub fn render(cx: &Context) -> String {
         machine_section(&mut out, ds, d);
     }
     if devices.is_empty() {
-        out.push_str("*This run folder has no measurements yet.*\n\n");
+        // The headlines section has said there are no measurements yet.
         for s in &ds.sources {
             if let Some(m) = &s.meta {
                 out.push_str(&fingerprint_table(m, s.summary_file).render());
