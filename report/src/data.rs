@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use wow_records::vocab::ModuleBuild;
-use wow_records::{Backend, Engine, Experiment, Meta, Record, RunDir, Series, SummaryRow};
+use wow_records::{
+    Backend, Engine, Experiment, GroupKey, Meta, Metric, Record, RunDir, Series, SummaryRow,
+};
 
 /// One run folder that contributed to a [`Dataset`].
 #[derive(Debug, Clone)]
@@ -348,4 +350,31 @@ pub fn by_series<'a>(
 /// Whether a summary row holds at least one successful measurement.
 pub fn measured(r: &SummaryRow) -> bool {
     r.n > 0 && r.median.is_some()
+}
+
+/// The load levels (summary groups) whose window hit its ceiling before it was steady, in any
+/// repetition: read from their `steady` rows (1 = steady). A run that did not judge a level
+/// (open loop, or from before windows adapted) has no such row, and the level is not in it.
+pub struct Unsteady(BTreeSet<GroupKey>);
+
+impl Unsteady {
+    pub fn of(all: &[SummaryRow]) -> Unsteady {
+        Unsteady(
+            all.iter()
+                .filter(|s| s.metric == Metric::Steady)
+                .filter(|s| !(s.n > 0 && s.failed == 0 && s.min.is_some_and(|m| m >= 1.0)))
+                .map(|s| s.key())
+                .collect(),
+        )
+    }
+
+    /// Whether `r`'s level (any metric of it) is one of them.
+    pub fn contains(&self, r: &SummaryRow) -> bool {
+        !self.0.is_empty()
+            && self.0.contains(&GroupKey {
+                metric: Metric::Steady.as_str().to_string(),
+                unit: Metric::Steady.unit().as_str().to_string(),
+                ..r.key()
+            })
+    }
 }

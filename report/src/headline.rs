@@ -55,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use wow_records::{Backend, Config, Engine, Experiment, Metric, Series, SummaryRow, phase};
 
-use crate::data::{SeriesKey, measured};
+use crate::data::{SeriesKey, Unsteady, measured};
 use crate::fmt;
 use crate::levels;
 use crate::paper::paper;
@@ -257,6 +257,20 @@ impl<'a> Sel<'a> {
             self.rows.retain(|r| &r.workload == w);
         }
         (self, pick.unwrap_or_else(|| preferred.to_string()))
+    }
+
+    /// Drops the levels whose load window was not steady, and names them.
+    fn steady_only(mut self, unsteady: &Unsteady) -> (Sel<'a>, Vec<u32>) {
+        let mut dropped: Vec<u32> = self
+            .rows
+            .iter()
+            .filter(|r| unsteady.contains(r))
+            .map(|r| r.concurrency)
+            .collect();
+        dropped.sort_unstable();
+        dropped.dedup();
+        self.rows.retain(|r| !unsteady.contains(r));
+        (self, dropped)
     }
 
     /// Keeps the rows of one config and workload.
@@ -722,7 +736,21 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
     let experiment = Experiment::Throughput;
     let (_, wasm) = WASM;
     let clients = paper().mixed_throughput_clients();
-    let warm = || Sel::new(summary, device, experiment, phase::WARM, Metric::Throughput);
+    let unsteady = Unsteady::of(summary);
+    // Levels not steady are left out, and the setup names them.
+    let warm = |config: Config, workload: &str| {
+        Sel::new(summary, device, experiment, phase::WARM, Metric::Throughput)
+            .only(config, workload)
+            .steady_only(&unsteady)
+    };
+    let left_out = |dropped: &[u32]| {
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = dropped.iter().map(|l| l.to_string()).collect();
+            format!(" (not steady, left out: {} clients)", l.join(", "))
+        }
+    };
     // The paper's range of client levels, and every level: a reader sees both.
     for (config, all) in [Config::Paper, Config::Fair]
         .into_iter()
@@ -755,12 +783,13 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
             ),
             definition: format!(
                 "mean over {range} of the per-level ratio of median throughputs, wasm {wasm} ÷ \
-                 docker {docker}, workload mixed, {config} config{}",
+                 docker {docker}, workload mixed, {config} config{}; levels whose window was \
+                 not steady are left out",
                 if all { "" } else { " (the paper's method)" }
             ),
             kind: Kind::Ratio,
         };
-        let sel = warm().only(config, "mixed");
+        let (sel, dropped) = warm(config, "mixed");
         let what = format!("{experiment} (mixed, {config})");
         let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
             let both = if all {
@@ -776,10 +805,11 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                 value: mean,
                 n: fewest(both.iter()),
                 setup: format!(
-                    "{device}, mixed, {config} config, mean over {} client levels ({}): {}",
+                    "{device}, mixed, {config} config, mean over {} client levels ({}): {}{}",
                     both.len(),
                     levels.join(", "),
-                    per.join(", ")
+                    per.join(", "),
+                    left_out(&dropped)
                 ),
             }
         });
@@ -798,12 +828,13 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                 "median over the saturated client levels of the per-level ratio of median \
                  throughputs, wasm {wasm} ÷ docker {docker}, workload hash, {config} config; \
                  a level is saturated when each backend's throughput there is at least {:.0}% \
-                 of its own largest (the largest common level when no level is)",
+                 of its own largest (the largest common level when no level is); levels whose \
+                 window was not steady are left out",
                 SATURATED_SHARE * 100.0
             ),
             kind: Kind::Ratio,
         };
-        let sel = warm().only(config, "hash");
+        let (sel, dropped) = warm(config, "hash");
         let what = format!("{experiment} (hash, {config})");
         let outcome = sel.compare(&what, WASM, docker_side).map(|both| {
             let (used, saturated) = saturated_levels(both);
@@ -824,7 +855,7 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                 value: median,
                 n: fewest(used.iter()),
                 setup: format!(
-                    "{device}, hash, {config} config, median over {} {} ({}): {}",
+                    "{device}, hash, {config} config, median over {} {} ({}): {}{}",
                     used.len(),
                     if !saturated {
                         "client level (none saturated: the largest common one)"
@@ -834,7 +865,8 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
                         "saturated client levels"
                     },
                     levels.join(", "),
-                    per.join(", ")
+                    per.join(", "),
+                    left_out(&dropped)
                 ),
             }
         });
@@ -1213,6 +1245,45 @@ mod tests {
         let all = find(&rows, "throughput-mixed-paper-all");
         assert_eq!(all.value, Some(6.0), "{all:?}");
         assert_eq!(all.paper_id, "throughput-mixed-paper-all");
+    }
+
+    #[test]
+    fn a_level_not_steady_is_left_out_of_the_throughput_headlines() {
+        let mut points = Vec::new();
+        for (clients, ratio) in [(2, 2.0), (8, 4.0)] {
+            points.push((WASM, clients, ratio));
+            points.push((DOCKER, clients, 1.0));
+        }
+        let mut rows = rows_of(
+            Experiment::Throughput,
+            "mixed",
+            Config::Paper,
+            "warm",
+            "throughput",
+            &points,
+        );
+        // Docker's window at 8 clients hit its ceiling in one of its two repetitions.
+        let steady: Vec<_> = [(WASM, 2, 1.0), (DOCKER, 2, 1.0), (WASM, 8, 1.0), (DOCKER, 8, 0.0)]
+            .into_iter()
+            .collect();
+        let mut marks = rows_of(
+            Experiment::Throughput,
+            "mixed",
+            Config::Paper,
+            "warm",
+            "steady",
+            &steady,
+        );
+        for r in &mut marks {
+            r.unit = Metric::Steady.unit().as_str().into();
+        }
+        rows.extend(marks);
+        let h = find(&rows, "throughput-mixed-paper-all");
+        assert_eq!(h.value, Some(2.0), "{h:?}");
+        assert!(h.setup.contains("not steady, left out: 8 clients"), "{}", h.setup);
+        // Without the marks (a run from before windows adapted) both levels count.
+        rows.retain(|r| r.metric != "steady");
+        assert_eq!(find(&rows, "throughput-mixed-paper-all").value, Some(3.0));
     }
 
     #[test]

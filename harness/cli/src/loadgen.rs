@@ -1,8 +1,9 @@
 //! Load generation with one clock for both backends.
 //!
 //! Closed loop: C clients, each sending its next request when the previous one answers. After a
-//! warm-up, a fixed window counts the requests that complete inside it (throughput) and records
-//! their latencies (HdrHistogram). Open loop: arrivals at a fixed mean rate (Poisson), each
+//! warm-up, a window that lasts until the load is steady (within a ceiling) counts the requests
+//! that complete inside it (throughput) and records their latencies (HdrHistogram), with those
+//! of the requests still in flight at its end. Open loop: arrivals at a fixed mean rate (Poisson), each
 //! latency measured from its *intended* send time, so a stalled system cannot hide its stall by
 //! slowing the generator down (coordinated omission).
 
@@ -37,6 +38,9 @@ pub struct LoadResult {
     pub cold: u64,
     pub hist: Histogram<u64>,
     pub first_error: Option<String>,
+    /// Requests sent but not answered when the window closed.
+    pub in_flight: u64,
+    pub steadiness: Steadiness,
 }
 
 impl LoadResult {
@@ -85,6 +89,14 @@ impl Shared {
         }
     }
 
+    /// A request answered after the window: its latency only.
+    fn record_latency_only(&self, s: &Sample) {
+        if s.ok {
+            let us = (s.latency.as_micros() as u64).max(1);
+            let _ = self.hist.lock().unwrap().record(us);
+        }
+    }
+
     fn result(&self, window: Duration) -> LoadResult {
         LoadResult {
             window,
@@ -93,15 +105,117 @@ impl Shared {
             cold: self.cold.load(Ordering::Relaxed),
             hist: self.hist.lock().unwrap().clone(),
             first_error: self.first_error.lock().unwrap().clone(),
+            in_flight: 0,
+            steadiness: Steadiness::Unjudged,
         }
     }
 }
 
-/// `clients` closed-loop clients; `request(client, seq)` sends one request.
+/// How long a closed-loop phase runs, and when its window counts as steady.
+///
+/// The warm-up lasts at least `warmup` and until every client has had an answer, so the clients'
+/// first requests, sent all at once, are behind it. The window then lasts until the load is
+/// steady, at least `min` and at most `max`: on average `per_client` completions per client (in
+/// a closed loop that is `per_client` × the mean latency, so the window grows with the
+/// latency), and a 95% interval of the throughput no wider than ± `ci_half_width` of it (batch
+/// means over ten equal slices of the window). A window that reaches `max` first is recorded as
+/// not steady, with what it lacked. `min == max` gives a fixed window, judged at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub warmup: Duration,
+    pub min: Duration,
+    pub max: Duration,
+    pub per_client: f64,
+    pub ci_half_width: f64,
+}
+
+impl Window {
+    /// A fixed window after a fixed least warm-up (judged for steadiness at its end).
+    pub fn fixed(warmup: Duration, window: Duration) -> Window {
+        Window {
+            warmup,
+            min: window,
+            max: window,
+            per_client: STEADY_PER_CLIENT,
+            ci_half_width: STEADY_CI_HALF_WIDTH,
+        }
+    }
+}
+
+/// Completions per client a steady window needs by default.
+pub const STEADY_PER_CLIENT: f64 = 3.0;
+/// The largest relative half-width of the throughput's 95% interval in a steady window.
+pub const STEADY_CI_HALF_WIDTH: f64 = 0.05;
+/// Slices of the window whose completion counts give the throughput's interval.
+const BATCHES: usize = 10;
+/// Student's t at 97.5% with `BATCHES - 1` degrees of freedom.
+const T_975_9: f64 = 2.262;
+/// How often the window's end is judged.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Whether a window reached a steady state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Steadiness {
+    Steady,
+    /// Not steady at the ceiling: what it lacked.
+    NotSteady(String),
+    /// Not judged (open loop).
+    Unjudged,
+}
+
+/// One answered request, with its times from the phase's start.
+struct Done {
+    client: usize,
+    sent: Duration,
+    done: Duration,
+    sample: Sample,
+}
+
+/// Why a window from `from` to `to` is not steady yet (`None`: it is).
+fn unsteady(done: &[Done], clients: usize, from: Duration, to: Duration, w: &Window) -> Option<String> {
+    let span = to.saturating_sub(from);
+    if span.is_zero() {
+        return Some("an empty window".into());
+    }
+    let mut counts = [0u64; BATCHES];
+    for d in done.iter().filter(|d| d.sample.ok && d.done >= from && d.done <= to) {
+        let i = ((d.done - from).as_secs_f64() / span.as_secs_f64() * BATCHES as f64) as usize;
+        counts[i.min(BATCHES - 1)] += 1;
+    }
+    let total: u64 = counts.iter().sum();
+    let mut lacks = Vec::new();
+    let per_client = total as f64 / clients.max(1) as f64;
+    if per_client < w.per_client {
+        lacks.push(format!(
+            "{per_client:.1} completions per client, needs {}",
+            w.per_client
+        ));
+    }
+    let mean = total as f64 / BATCHES as f64;
+    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / (BATCHES - 1) as f64;
+    let half = if mean > 0.0 {
+        T_975_9 * (var / BATCHES as f64).sqrt() / mean
+    } else {
+        f64::INFINITY
+    };
+    if half > w.ci_half_width {
+        lacks.push(format!(
+            "throughput ± {:.0}% (95%), needs ± {:.0}%",
+            half * 100.0,
+            w.ci_half_width * 100.0
+        ));
+    }
+    (!lacks.is_empty()).then(|| lacks.join("; "))
+}
+
+/// `clients` closed-loop clients; `request(client, seq)` sends one request. The window adapts
+/// to the load as [`Window`] says. Throughput counts the requests answered inside the window;
+/// latencies are those of the requests answered inside it and of the ones still in flight at
+/// its end (timed to their answer, so a long tail is not cut at the window's end), and the
+/// in-flight ones are counted.
 pub async fn closed_loop<F, Fut>(
     clients: usize,
-    warmup: Duration,
-    window: Duration,
+    window: Window,
     cancel: &Cancel,
     request: F,
 ) -> LoadResult
@@ -109,32 +223,100 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
 {
-    let shared = Shared::new();
     let start = Instant::now();
-    let window_start = start + warmup;
-    let window_end = window_start + window;
+    let answered: Arc<Mutex<Vec<Done>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let request = Arc::new(request);
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let shared = shared.clone();
-        let request = request.clone();
-        let cancel = cancel.clone();
+        let (answered, stop, request, cancel) =
+            (answered.clone(), stop.clone(), request.clone(), cancel.clone());
         tasks.push(tokio::spawn(async move {
             let mut seq = 0u64;
-            while Instant::now() < window_end && !cancel.is_cancelled() {
+            while !stop.load(Ordering::Relaxed) && !cancel.is_cancelled() {
+                let sent = start.elapsed();
                 let sample = request(c, seq).await;
                 seq += 1;
-                let done = Instant::now();
-                if done >= window_start && done <= window_end {
-                    shared.record(&sample);
-                }
+                let done = start.elapsed();
+                answered.lock().unwrap().push(Done {
+                    client: c,
+                    sent,
+                    done,
+                    sample,
+                });
             }
         }));
+    }
+    // Warm-up: its least length, and every client answered once.
+    let warmup_cap = window.warmup + window.max;
+    let mut warm_lacked = None;
+    let from = loop {
+        tokio::time::sleep(TICK).await;
+        let now = start.elapsed();
+        if cancel.is_cancelled() || now < window.warmup {
+            if cancel.is_cancelled() {
+                break now;
+            }
+            continue;
+        }
+        let mut seen = vec![false; clients];
+        for d in answered.lock().unwrap().iter() {
+            seen[d.client] = true;
+        }
+        let waiting = seen.iter().filter(|s| !**s).count();
+        if waiting == 0 {
+            break now;
+        }
+        if now >= warmup_cap {
+            warm_lacked = Some(format!(
+                "{waiting} of {clients} clients had no answer after a warm-up of {:.1} s",
+                now.as_secs_f64()
+            ));
+            break now;
+        }
+    };
+    // The window: until steady, within its least and most length.
+    let (to, mut steadiness) = loop {
+        tokio::time::sleep(TICK).await;
+        let now = start.elapsed();
+        let span = now - from;
+        if cancel.is_cancelled() {
+            break (now, Steadiness::NotSteady("cancelled".into()));
+        }
+        if span < window.min {
+            continue;
+        }
+        let why = unsteady(&answered.lock().unwrap(), clients, from, now, &window);
+        match why {
+            None => break (now, Steadiness::Steady),
+            Some(why) if span >= window.max => {
+                break (now, Steadiness::NotSteady(format!("after {:.1} s: {why}", span.as_secs_f64())));
+            }
+            Some(_) => {}
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(why) = warm_lacked {
+        steadiness = Steadiness::NotSteady(why);
     }
     for t in tasks {
         let _ = t.await;
     }
-    shared.result(window)
+    let answered = std::mem::take(&mut *answered.lock().unwrap());
+    let shared = Shared::new();
+    let mut in_flight = 0;
+    for d in &answered {
+        if d.done >= from && d.done <= to {
+            shared.record(&d.sample);
+        } else if d.sent <= to && d.done > to {
+            in_flight += 1;
+            shared.record_latency_only(&d.sample);
+        }
+    }
+    let mut r = shared.result(to - from);
+    r.in_flight = in_flight;
+    r.steadiness = steadiness;
+    r
 }
 
 /// Poisson arrivals at `rate` per second for `warmup + window`; latencies from intended send
@@ -223,8 +405,7 @@ mod tests {
         // 4 clients, 20 ms per request: ~200 requests/s.
         let r = closed_loop(
             4,
-            Duration::from_millis(100),
-            Duration::from_millis(500),
+            Window::fixed(Duration::from_millis(100), Duration::from_millis(500)),
             &Cancel::default(),
             |_, _| async {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -235,7 +416,49 @@ mod tests {
         let tput = r.throughput();
         assert!((120.0..=220.0).contains(&tput), "{tput}");
         assert_eq!(r.errors, 0);
-        assert_eq!(r.hist.len(), r.completed);
+        // The requests in flight at the end are timed too.
+        assert_eq!(r.hist.len(), r.completed + r.in_flight);
+    }
+
+    /// The window lasts until steady: a slower service gets a longer one, and what was still
+    /// in flight at its end is counted.
+    #[tokio::test]
+    async fn closed_loop_window_grows_with_the_latency() {
+        let adaptive = Window {
+            warmup: Duration::from_millis(50),
+            min: Duration::from_millis(200),
+            max: Duration::from_secs(5),
+            per_client: 3.0,
+            ci_half_width: 0.5,
+        };
+        let cancel = Cancel::default();
+        let run = |ms: u64| {
+            closed_loop(4, adaptive, &cancel, move |_, _| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                sample(ms)
+            })
+        };
+        let (short, long) = (run(5).await, run(150).await);
+        assert_eq!(short.steadiness, Steadiness::Steady);
+        assert_eq!(long.steadiness, Steadiness::Steady);
+        // 3 completions per client of 150 ms each take at least 450 ms.
+        assert!(long.window >= Duration::from_millis(450), "{:?}", long.window);
+        assert!(long.window > short.window, "{:?} {:?}", long.window, short.window);
+        assert!((1..=4).contains(&long.in_flight), "{}", long.in_flight);
+        // A ceiling too short for the load is reported, not passed off as steady.
+        let capped = Window {
+            max: Duration::from_millis(200),
+            ..adaptive
+        };
+        let r = closed_loop(4, capped, &Cancel::default(), |_, _| async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            sample(150)
+        })
+        .await;
+        match r.steadiness {
+            Steadiness::NotSteady(why) => assert!(why.contains("completions per client"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -227,6 +227,19 @@ impl Recorder {
     }
 
     /// Appends one row: the value, or the reason it is missing.
+    /// A measurement with a note on it (what ended a capacity search, say).
+    pub fn put_noted(
+        &self,
+        s: &SeriesKey,
+        concurrency: u32,
+        iteration: u32,
+        m: Measure,
+        value: f64,
+        note: &str,
+    ) -> Result<()> {
+        self.write_row(s, concurrency, iteration, m, (value, true, note.to_string()))
+    }
+
     fn write(
         &self,
         s: &SeriesKey,
@@ -235,11 +248,22 @@ impl Recorder {
         m: Measure,
         value: Result<f64, String>,
     ) -> Result<()> {
-        let key = self.key(s, concurrency, m);
-        let (value, ok, note) = match value {
+        let row = match value {
             Ok(v) => (v, true, String::new()),
             Err(note) => (f64::NAN, false, note),
         };
+        self.write_row(s, concurrency, iteration, m, row)
+    }
+
+    fn write_row(
+        &self,
+        s: &SeriesKey,
+        concurrency: u32,
+        iteration: u32,
+        m: Measure,
+        (value, ok, note): (f64, bool, String),
+    ) -> Result<()> {
+        let key = self.key(s, concurrency, m);
         let r = Record {
             run_id: self.run_id.clone(),
             experiment: key.experiment,

@@ -700,7 +700,9 @@ fn check_writable(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Many clients and sandboxes need many sockets: raise the soft open-files limit to the hard one.
+/// Many clients and sandboxes need many sockets: raise the open-files limit, hard and soft, to
+/// [`FD_LIMIT`] where the process may (root), else the soft one to the hard one. Executors
+/// started later inherit it.
 fn raise_fd_limit() {
     // SAFETY: plain libc calls on a local struct.
     unsafe {
@@ -708,12 +710,23 @@ fn raise_fd_limit() {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max.min(1 << 20);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: FD_LIMIT.max(lim.rlim_cur),
+            rlim_max: FD_LIMIT.max(lim.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(FD_LIMIT);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }
+
+/// The open-files limit a run asks for: room for the capacity experiment's ceiling (a socket per
+/// invocation in flight, in the harness and in the executor) and more.
+const FD_LIMIT: u64 = 1 << 17;
 
 /// The engines of a run, in pass order: the command line's, else the suite's, else every engine
 /// of this build; an engine this build lacks is an error naming the ones it has.

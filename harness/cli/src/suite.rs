@@ -104,11 +104,14 @@ impl ExperimentSpec {
                 clients: vec![2, 8],
                 warmup_s: 0.5,
                 window_s: 2.0,
+                window_max_s: Some(6.0),
                 hash_target_ms: 20.0,
                 ..s
             }),
             ExperimentSpec::Capacity(s) => ExperimentSpec::Capacity(CapacitySpec {
-                steps: vec![10, 50],
+                ceiling: 50,
+                resolution: 0.5,
+                repetitions: 1,
                 window_s: 2.0,
                 ..s
             }),
@@ -296,8 +299,17 @@ pub struct ThroughputSpec {
     pub wasm_variants: Vec<Series>,
     /// Docker's series.
     pub docker_variants: Vec<Series>,
+    /// Least warm-up; it lasts until every client has had an answer.
     pub warmup_s: f64,
+    /// Least window.
     pub window_s: f64,
+    /// Most window: the window lasts until the level is steady (see `loadgen::Window`) and a
+    /// level not steady by then is recorded as such. None: a fixed window of `window_s`.
+    pub window_max_s: Option<f64>,
+    /// Completions per client a steady window needs (on average).
+    pub steady_per_client: f64,
+    /// Largest relative half-width of the throughput's 95% interval in a steady window.
+    pub steady_ci: f64,
     pub repetitions: u32,
     /// Calibrated `hash` duration natively on this machine.
     pub hash_target_ms: f64,
@@ -320,8 +332,11 @@ impl Default for ThroughputSpec {
             configs: vec![Config::Paper, Config::Fair],
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![Series::CreateStart, Series::Skeleton],
-            warmup_s: 3.0,
-            window_s: 10.0,
+            warmup_s: 1.0,
+            window_s: 5.0,
+            window_max_s: Some(60.0),
+            steady_per_client: crate::loadgen::STEADY_PER_CLIENT,
+            steady_ci: crate::loadgen::STEADY_CI_HALF_WIDTH,
             repetitions: 1,
             hash_target_ms: 100.0,
             sleep_ms: 300,
@@ -337,8 +352,13 @@ impl Default for ThroughputSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CapacitySpec {
-    /// In-flight invocations to try, ascending; stepping stops at the first failure.
-    pub steps: Vec<u32>,
+    /// The first load tried, in-flight invocations; each next step doubles it until one breaks.
+    pub start: u32,
+    /// The most in-flight invocations tried: holding there ends the search ("held at the
+    /// ceiling"). The harness sizes the executor's pool and queue and its own connections for it.
+    pub ceiling: u32,
+    /// Bisection ends when the step that broke is within this share above the one that held.
+    pub resolution: f64,
     pub repetitions: u32,
     pub sleep_ms: u64,
     /// p99 latency bound as a multiple of the sleep.
@@ -353,8 +373,10 @@ pub struct CapacitySpec {
 impl Default for CapacitySpec {
     fn default() -> Self {
         CapacitySpec {
-            steps: vec![10, 25, 50, 100, 200, 400, 800],
-            repetitions: 1,
+            start: 10,
+            ceiling: 20_000,
+            resolution: 0.10,
+            repetitions: 3,
             sleep_ms: 300,
             p99_factor: 1.2,
             memory_budget_mb: 2048,
@@ -509,7 +531,9 @@ fn ci_suite() -> Vec<ExperimentSpec> {
         clients: vec![4],
         configs: vec![Config::Fair],
         warmup_s: 0.5,
+        // Fixed windows: the gate compares like with like, window for window.
         window_s: 1.0,
+        window_max_s: None,
         hash_target_ms: 20.0,
         ..ThroughputSpec::default()
     };

@@ -224,7 +224,9 @@ fn capacity_smoke() {
         r#"
 [[experiment]]
 kind = "capacity"
-steps = [4, 8]
+start = 4
+ceiling = 8
+repetitions = 1
 sleep_ms = 100
 window_s = 1.0
 per_sandbox_concurrency = 4
@@ -237,6 +239,15 @@ per_sandbox_concurrency = 4
             r.iter()
                 .any(|x| x.backend == backend && x.metric == "capacity"),
             "{backend}: no capacity row"
+        );
+        // What ended the search is on the row: the step that broke, or the ceiling held.
+        let found = r
+            .iter()
+            .find(|x| x.backend == backend && x.metric == "capacity")
+            .unwrap();
+        assert!(
+            found.note.contains("broke at") || found.note.contains("held at the ceiling, 8"),
+            "{found:?}"
         );
         assert!(
             r.iter()

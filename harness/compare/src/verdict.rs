@@ -40,7 +40,9 @@ pub fn metric_direction(metric: Metric) -> Direction {
         | Metric::ExecutorRss
         | Metric::ExecutorFds
         | Metric::ExecutorThreads
-        | Metric::Elapsed => Direction::Unknown,
+        | Metric::Elapsed
+        | Metric::InFlight
+        | Metric::Steady => Direction::Unknown,
     }
 }
 

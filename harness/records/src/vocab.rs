@@ -430,6 +430,10 @@ vocabulary! {
         ExecutorFds = "executor_fds",
         ExecutorThreads = "executor_threads",
         Elapsed = "elapsed",
+        /// Requests sent but not yet answered when a load window closed.
+        InFlight = "in_flight",
+        /// 1 when a load window reached a steady state, 0 when it hit its ceiling first.
+        Steady = "steady",
     }
 }
 
@@ -456,7 +460,9 @@ impl Metric {
             | Metric::Sandboxes
             | Metric::ColdStarts
             | Metric::ExecutorFds
-            | Metric::ExecutorThreads => Unit::Count,
+            | Metric::ExecutorThreads
+            | Metric::InFlight
+            | Metric::Steady => Unit::Count,
         }
     }
 }

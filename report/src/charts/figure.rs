@@ -27,6 +27,8 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
     /// `(x, low, high)`: a shaded band (the 95% CI).
     pub band: Vec<(f64, f64, f64)>,
+    /// Points whose measurement did not reach a steady state: drawn hollow, off the line.
+    pub unsteady: Vec<(f64, f64)>,
 }
 
 /// A horizontal reference line with a label at its right end.

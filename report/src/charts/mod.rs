@@ -101,6 +101,7 @@ pub fn reference_line(curve: &Curve, device: &str) -> Line {
         width: 2,
         points: curve.points.clone(),
         band: vec![],
+        unsteady: vec![],
     }
 }
 
@@ -126,7 +127,19 @@ pub fn mean_line(key: &SeriesKey, label: String, rows: &[&SummaryRow], scale: f6
                 _ => None,
             })
             .collect(),
+        unsteady: vec![],
     }
+}
+
+/// `line` with the points at `levels` taken off it and drawn hollow (their band dropped):
+/// measurements that did not reach a steady state.
+pub fn mark_unsteady(mut line: Line, levels: &[u32]) -> Line {
+    let off = |x: f64| levels.iter().any(|l| *l as f64 == x);
+    let (out, kept): (Vec<_>, Vec<_>) = line.points.into_iter().partition(|p| off(p.0));
+    line.points = kept;
+    line.unsteady = out;
+    line.band.retain(|b| !off(b.0));
+    line
 }
 
 /// Every y a set of lines shows (points and band ends), for an axis around them.
@@ -136,6 +149,7 @@ pub fn line_values(lines: &[Line]) -> Vec<f64> {
         .flat_map(|l| {
             l.points
                 .iter()
+                .chain(&l.unsteady)
                 .map(|p| p.1)
                 .chain(l.band.iter().flat_map(|b| [b.1, b.2]))
         })
@@ -146,7 +160,7 @@ pub fn line_values(lines: &[Line]) -> Vec<f64> {
 pub fn line_levels(lines: &[Line]) -> Vec<u32> {
     lines
         .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.0.round() as u32))
+        .flat_map(|l| l.points.iter().chain(&l.unsteady).map(|p| p.0.round() as u32))
         .collect()
 }
 

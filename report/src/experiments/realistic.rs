@@ -142,6 +142,7 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
             width: 2,
             points: ecdf(xs),
             band: vec![],
+            unsteady: vec![],
         });
     }
     let f = &paper().figures.realistic;

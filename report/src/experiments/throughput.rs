@@ -10,17 +10,24 @@ use wow_records::{Backend, Config, Experiment, Metric, SummaryRow, phase};
 use super::{About, Section};
 use crate::charts::axis::{Axis, TickFmt};
 use crate::charts::figure::{Figure, LegendEntry, Line, Panel, XyPanel};
-use crate::charts::{ChartSpec, device_note, line_levels, line_values, mean_line};
-use crate::data::{Dataset, Vary, by_series, in_order, measured};
+use crate::charts::{
+    ChartSpec, device_note, line_levels, line_values, mark_unsteady, mean_line,
+};
+use crate::data::{Dataset, Unsteady, Vary, by_series, in_order, measured};
 use crate::fmt;
 use crate::table::{self, Table};
 
 pub const ABOUT: About = About {
     experiment: Experiment::Throughput,
     title: "Throughput",
-    intro: "Closed-loop clients through the same invoker for both backends, a fixed window \
-            after warm-up. `paper` config: at most 4 sandboxes, per-sandbox concurrency 10 \
-            (mixed) or 3, Docker's proxy runs one action at a time per container as \
+    intro: "Closed-loop clients through the same invoker for both backends. After a warm-up \
+            (at least its set length, and until every client has had an answer), the window \
+            lasts until the level is steady: on average a set number of completions per \
+            client and a 95% interval of the throughput within a set share of it (batch means \
+            over ten slices), at least the least window and at most the ceiling. A level not \
+            steady at the ceiling is drawn as a hollow ring and left out of the headlines; the \
+            suite's settings are in the configuration table. `paper` config: at most 4 \
+            sandboxes, per-sandbox concurrency 10 (mixed) or 3, Docker's proxy runs one action at a time per container as \
             `dockerskeleton` did; `fair`: Docker's proxy gets the same concurrency as a Wasm \
             sandbox.",
     section,
@@ -113,10 +120,19 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
             }
             in_row += 1;
             let groups = by_series(panel);
+            let unsteady = Unsteady::of(&ds.summary);
             let lines: Vec<Line> = groups
                 .iter()
                 .filter(|(_, r)| r.iter().any(|r| measured(r)))
-                .map(|(k, r)| mean_line(k, k.label(Vary::default()), r, 1.0))
+                .map(|(k, r)| {
+                    let line = mean_line(k, k.label(Vary::default()), r, 1.0);
+                    let off: Vec<u32> = r
+                        .iter()
+                        .filter(|r| unsteady.contains(r))
+                        .map(|r| r.concurrency)
+                        .collect();
+                    mark_unsteady(line, &off)
+                })
                 .collect();
             for l in &lines {
                 if seen.insert(l.label.clone()) {
@@ -152,7 +168,7 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
         figure: Figure {
             title: "Throughput vs closed-loop clients".into(),
             subtitle: format!(
-                "paper config: ≤ 4 sandboxes, Docker's proxy one run at a time · fair: same concurrency for both · lines: mean, shaded: 95% CI · {}",
+                "paper config: ≤ 4 sandboxes, Docker's proxy one run at a time · fair: same concurrency for both · lines: mean, shaded: 95% CI · hollow ring: level not steady within the window's ceiling · {}",
                 device_note(ds, device)
             ),
             size: (
@@ -164,6 +180,21 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
             legend,
         },
     })
+}
+
+/// "yes", "no", or "k of n" repetitions steady; "—" where not judged.
+fn steady_cell(r: Option<&SummaryRow>) -> String {
+    match r.filter(|r| measured(r)) {
+        Some(r) => {
+            let k = (r.mean.unwrap_or(0.0) * r.n as f64).round() as usize;
+            match k {
+                _ if k == r.n => "yes".into(),
+                0 => "no".into(),
+                _ => format!("{k} of {}", r.n),
+            }
+        }
+        None => fmt::MISSING.to_string(),
+    }
 }
 
 fn write_tables(out: &mut String, rows: &Rows) {
@@ -181,6 +212,9 @@ fn write_tables(out: &mut String, rows: &Rows) {
             ">p99 latency",
             ">errors",
             ">cold starts",
+            ">window",
+            ">in flight at end",
+            "steady",
         ]);
         for c in &rows.configs {
             for w in &rows.workloads {
@@ -201,6 +235,9 @@ fn write_tables(out: &mut String, rows: &Rows) {
                             table::median(get(Metric::LatencyP99), fmt::duration_us),
                             table::total(get(Metric::Errors)),
                             table::total(get(Metric::ColdStarts)),
+                            table::median(get(Metric::Elapsed), |s| format!("{s:.1} s")),
+                            table::total(get(Metric::InFlight)),
+                            steady_cell(get(Metric::Steady)),
                         ]);
                     }
                 }
@@ -210,7 +247,10 @@ fn write_tables(out: &mut String, rows: &Rows) {
             if closed {
                 out.push_str(
                     "Closed loop (latencies: medians over repetitions of each window's \
-                     percentile; errors and cold starts: totals over repetitions):\n\n",
+                     percentile, over the requests answered in the window and those still in \
+                     flight at its end; errors, cold starts and requests in flight at the end: \
+                     totals over repetitions; window: median length; steady: how many \
+                     repetitions' windows reached a steady state before their ceiling):\n\n",
                 );
             } else {
                 out.push_str("Open loop (Poisson arrivals at the offered rate):\n\n");

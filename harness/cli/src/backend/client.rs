@@ -98,7 +98,10 @@ impl ActionClient {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(1024)
+            // Every connection a load opened stays for the next request: capacity keeps
+            // thousands in flight, and a cap here would have them reconnect (the harness's
+            // limit, not the backend's).
+            .pool_max_idle_per_host(usize::MAX)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("cannot build the HTTP client")?;

@@ -18,7 +18,7 @@ use crate::backend::{AnyBackend, Backend, BackendKind};
 use crate::ctx::Ctx;
 use crate::experiments::order;
 use crate::invoker::{Invoker, Policy};
-use crate::loadgen::{self, LoadResult, Sample};
+use crate::loadgen::{self, LoadResult, Sample, Steadiness};
 use crate::recorder::SeriesKey;
 use crate::rng::Rng;
 use crate::suite::ThroughputSpec;
@@ -188,6 +188,13 @@ async fn levels(
 ) -> Result<()> {
     let warmup = Duration::from_secs_f64(spec.warmup_s);
     let window = Duration::from_secs_f64(spec.window_s);
+    let adaptive = loadgen::Window {
+        warmup,
+        min: window,
+        max: Duration::from_secs_f64(spec.window_max_s.unwrap_or(spec.window_s).max(spec.window_s)),
+        per_client: spec.steady_per_client,
+        ci_half_width: spec.steady_ci,
+    };
     for &clients in &spec.clients {
         bar.set_message(format!(
             "{} {} {} {}, {clients} clients",
@@ -205,8 +212,7 @@ async fn levels(
                 ctx.rec.cancel.check()?;
                 let r = loadgen::closed_loop(
                     clients as usize,
-                    warmup,
-                    window,
+                    adaptive,
                     &ctx.rec.cancel,
                     move |c, n| reqs.send(c, n),
                 )
@@ -274,6 +280,21 @@ pub fn record_load(
             None => rec.fail(s, x, rep, m(metric), "no request completed in the window")?,
         }
     }
+    if let Some(steady) = match &r.steadiness {
+        Steadiness::Steady => Some(true),
+        Steadiness::NotSteady(_) => Some(false),
+        Steadiness::Unjudged => None,
+    } {
+        rec.put(s, x, rep, m(Metric::Steady), if steady { 1.0 } else { 0.0 })?;
+        rec.put(s, x, rep, m(Metric::InFlight), r.in_flight as f64)?;
+        rec.put(s, x, rep, m(Metric::Elapsed), r.window.as_secs_f64())?;
+    }
+    if let Steadiness::NotSteady(why) = &r.steadiness {
+        ctx.note(format!(
+            "{} {} {} {} at {x}, repetition {rep}: not steady ({why})",
+            s.experiment, s.backend, s.config, s.workload
+        ));
+    }
     if !r.hist.is_empty() {
         rec.histogram(&rec.key(s, x, Measure::latency(phase)), &r.hist)?;
     }
@@ -301,8 +322,7 @@ async fn measure_ceiling(ctx: &Ctx) -> Result<()> {
     let clients = 64;
     let r = loadgen::closed_loop(
         clients,
-        Duration::from_millis(500),
-        Duration::from_secs(2),
+        loadgen::Window::fixed(Duration::from_millis(500), Duration::from_secs(2)),
         &ctx.rec.cancel,
         move |_, _| {
             let (client, url) = (client.clone(), url.clone());

@@ -94,6 +94,18 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &XyPane
                 chart.draw_series(pts.iter().map(|p| Cross::new(*p, 6, c.stroke_width(3))))?;
             }
         }
+        // Not steady: a hollow ring, off the line, whatever the series' marker.
+        let off: Vec<(f64, f64)> = l
+            .unsteady
+            .iter()
+            .filter(|(px, py)| px.is_finite() && py.is_finite() && (!y.log || *py > 0.0))
+            .map(|(px, py)| (x.p(*px), y.p(*py)))
+            .collect();
+        chart.draw_series(off.iter().map(|p| {
+            EmptyElement::at(*p)
+                + Circle::new((0, 0), 8, WHITE.filled())
+                + Circle::new((0, 0), 8, c.stroke_width(3))
+        }))?;
     }
     let x_span = x.p(x.hi) - x.p(x.lo);
     for (i, m) in p.marks.iter().enumerate() {
