@@ -1263,9 +1263,14 @@ mod tests {
             &points,
         );
         // Docker's window at 8 clients hit its ceiling in one of its two repetitions.
-        let steady: Vec<_> = [(WASM, 2, 1.0), (DOCKER, 2, 1.0), (WASM, 8, 1.0), (DOCKER, 8, 0.0)]
-            .into_iter()
-            .collect();
+        let steady: Vec<_> = [
+            (WASM, 2, 1.0),
+            (DOCKER, 2, 1.0),
+            (WASM, 8, 1.0),
+            (DOCKER, 8, 0.0),
+        ]
+        .into_iter()
+        .collect();
         let mut marks = rows_of(
             Experiment::Throughput,
             "mixed",
@@ -1280,7 +1285,11 @@ mod tests {
         rows.extend(marks);
         let h = find(&rows, "throughput-mixed-paper-all");
         assert_eq!(h.value, Some(2.0), "{h:?}");
-        assert!(h.setup.contains("not steady, left out: 8 clients"), "{}", h.setup);
+        assert!(
+            h.setup.contains("not steady, left out: 8 clients"),
+            "{}",
+            h.setup
+        );
         // Without the marks (a run from before windows adapted) both levels count.
         rows.retain(|r| r.metric != "steady");
         assert_eq!(find(&rows, "throughput-mixed-paper-all").value, Some(3.0));

@@ -186,3 +186,19 @@ pub fn run_headlines(run_dir: &Path) -> Result<Vec<Headline>> {
     let ds = Dataset::load(run_dir)?;
     Ok(ds.devices().iter().flat_map(|d| ds.headlines(d)).collect())
 }
+
+/// The headlines of `device` computed from records alone, with their intervals (for a run in
+/// progress, which has no `summary.csv` yet).
+pub fn headlines_of_records(records: &[wow_records::Record], device: &str) -> Vec<Headline> {
+    let mut summary = wow_records::summary::summarise(records);
+    summary.sort_by_key(|r| r.key());
+    interval::with_intervals(headlines(&summary, device), &summary, records, device)
+}
+
+impl Headline {
+    /// The half-width of its 95% interval relative to its value, where it has both.
+    pub fn relative_half_width(&self) -> Option<f64> {
+        let (v, (lo, hi)) = (self.value?, self.ci95?);
+        (v != 0.0).then(|| (hi - lo) / 2.0 / v.abs())
+    }
+}

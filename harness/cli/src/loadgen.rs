@@ -118,7 +118,7 @@ impl Shared {
 /// steady, at least `min` and at most `max`: on average `per_client` completions per client (in
 /// a closed loop that is `per_client` × the mean latency, so the window grows with the
 /// latency), and a 95% interval of the throughput no wider than ± `ci_half_width` of it (batch
-/// means over ten equal slices of the window). A window that reaches `max` first is recorded as
+/// means over ten batches of answers, see [`unsteady`]). A window that reaches `max` first is recorded as
 /// not steady, with what it lacked. `min == max` gives a fixed window, judged at its end.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -145,7 +145,7 @@ impl Window {
 /// Completions per client a steady window needs by default.
 pub const STEADY_PER_CLIENT: f64 = 3.0;
 /// The largest relative half-width of the throughput's 95% interval in a steady window.
-pub const STEADY_CI_HALF_WIDTH: f64 = 0.05;
+pub const STEADY_CI_HALF_WIDTH: f64 = 0.10;
 /// Slices of the window whose completion counts give the throughput's interval.
 const BATCHES: usize = 10;
 /// Student's t at 97.5% with `BATCHES - 1` degrees of freedom.
@@ -172,40 +172,68 @@ struct Done {
 }
 
 /// Why a window from `from` to `to` is not steady yet (`None`: it is).
-fn unsteady(done: &[Done], clients: usize, from: Duration, to: Duration, w: &Window) -> Option<String> {
-    let span = to.saturating_sub(from);
-    if span.is_zero() {
-        return Some("an empty window".into());
-    }
-    let mut counts = [0u64; BATCHES];
-    for d in done.iter().filter(|d| d.sample.ok && d.done >= from && d.done <= to) {
-        let i = ((d.done - from).as_secs_f64() / span.as_secs_f64() * BATCHES as f64) as usize;
-        counts[i.min(BATCHES - 1)] += 1;
-    }
-    let total: u64 = counts.iter().sum();
+///
+/// The interval comes from batch means over the answers in order: ten batches of equal count,
+/// each one's rate its count over the time since the previous batch's last answer. Batches of
+/// equal count, not of equal time, so that a steady low rate (one client, 300 ms a request) does
+/// not look noisy from answers falling either side of a slice's edge, while answers arriving in
+/// waves (clients still in step) do.
+fn unsteady(
+    done: &[Done],
+    clients: usize,
+    from: Duration,
+    to: Duration,
+    w: &Window,
+) -> Option<String> {
+    let mut times: Vec<Duration> = done
+        .iter()
+        .filter(|d| d.sample.ok && d.done >= from && d.done <= to)
+        .map(|d| d.done)
+        .collect();
+    times.sort_unstable();
     let mut lacks = Vec::new();
-    let per_client = total as f64 / clients.max(1) as f64;
+    let per_client = times.len() as f64 / clients.max(1) as f64;
     if per_client < w.per_client {
         lacks.push(format!(
             "{per_client:.1} completions per client, needs {}",
             w.per_client
         ));
     }
-    let mean = total as f64 / BATCHES as f64;
-    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / (BATCHES - 1) as f64;
-    let half = if mean > 0.0 {
-        T_975_9 * (var / BATCHES as f64).sqrt() / mean
-    } else {
-        f64::INFINITY
-    };
-    if half > w.ci_half_width {
-        lacks.push(format!(
+    match rate_half_width(from, &times) {
+        Some(half) if half <= w.ci_half_width => {}
+        Some(half) => lacks.push(format!(
             "throughput ± {:.0}% (95%), needs ± {:.0}%",
             half * 100.0,
             w.ci_half_width * 100.0
-        ));
+        )),
+        None => lacks.push(format!(
+            "{} completions, needs {} for an interval",
+            times.len(),
+            2 * BATCHES
+        )),
     }
     (!lacks.is_empty()).then(|| lacks.join("; "))
+}
+
+/// The relative half-width of the throughput's 95% interval from answers at sorted `times`
+/// after `from` (batch means, see [`unsteady`]); `None` below two answers a batch.
+fn rate_half_width(from: Duration, times: &[Duration]) -> Option<f64> {
+    let n = times.len();
+    if n < 2 * BATCHES {
+        return None;
+    }
+    let mut rates = [0.0; BATCHES];
+    let mut start = from;
+    for (i, rate) in rates.iter_mut().enumerate() {
+        let (a, b) = (i * n / BATCHES, (i + 1) * n / BATCHES);
+        let end = times[b - 1];
+        let span = end.saturating_sub(start).as_secs_f64().max(1e-6);
+        *rate = (b - a) as f64 / span;
+        start = end;
+    }
+    let mean = rates.iter().sum::<f64>() / BATCHES as f64;
+    let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (BATCHES - 1) as f64;
+    Some(T_975_9 * (var / BATCHES as f64).sqrt() / mean)
 }
 
 /// `clients` closed-loop clients; `request(client, seq)` sends one request. The window adapts
@@ -229,8 +257,12 @@ where
     let request = Arc::new(request);
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let (answered, stop, request, cancel) =
-            (answered.clone(), stop.clone(), request.clone(), cancel.clone());
+        let (answered, stop, request, cancel) = (
+            answered.clone(),
+            stop.clone(),
+            request.clone(),
+            cancel.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut seq = 0u64;
             while !stop.load(Ordering::Relaxed) && !cancel.is_cancelled() {
@@ -290,7 +322,10 @@ where
         match why {
             None => break (now, Steadiness::Steady),
             Some(why) if span >= window.max => {
-                break (now, Steadiness::NotSteady(format!("after {:.1} s: {why}", span.as_secs_f64())));
+                break (
+                    now,
+                    Steadiness::NotSteady(format!("after {:.1} s: {why}", span.as_secs_f64())),
+                );
             }
             Some(_) => {}
         }
@@ -442,8 +477,17 @@ mod tests {
         assert_eq!(short.steadiness, Steadiness::Steady);
         assert_eq!(long.steadiness, Steadiness::Steady);
         // 3 completions per client of 150 ms each take at least 450 ms.
-        assert!(long.window >= Duration::from_millis(450), "{:?}", long.window);
-        assert!(long.window > short.window, "{:?} {:?}", long.window, short.window);
+        assert!(
+            long.window >= Duration::from_millis(450),
+            "{:?}",
+            long.window
+        );
+        assert!(
+            long.window > short.window,
+            "{:?} {:?}",
+            long.window,
+            short.window
+        );
         assert!((1..=4).contains(&long.in_flight), "{}", long.in_flight);
         // A ceiling too short for the load is reported, not passed off as steady.
         let capped = Window {
@@ -459,6 +503,20 @@ mod tests {
             Steadiness::NotSteady(why) => assert!(why.contains("completions per client"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_steady_rate_has_a_narrow_interval_and_waves_a_wide_one() {
+        let ms = Duration::from_millis;
+        // One client, 300 ms a request: every batch has the same rate.
+        let even: Vec<Duration> = (1..=40).map(|i| ms(300 * i)).collect();
+        assert!(rate_half_width(ms(0), &even).unwrap() < 0.01);
+        // Clients in step: answers come in bursts of eight, a second apart.
+        let waves: Vec<Duration> = (1..=5)
+            .flat_map(|w| (0..8).map(move |k| ms(1000 * w + k)))
+            .collect();
+        assert!(rate_half_width(ms(0), &waves).unwrap() > 0.5);
+        assert_eq!(rate_half_width(ms(0), &even[..19]), None);
     }
 
     #[tokio::test]

@@ -130,7 +130,8 @@ pub struct Recorder {
     quiet: bool,
     /// The Wasm engine of the executor(s) the current pass runs (one engine per pass).
     engine: Mutex<Engine>,
-    /// The block of a paired run being measured (0 otherwise): written on every row.
+    /// The block being measured (a paired run's, or a pass repeated for precision; 0
+    /// otherwise): written on every row.
     block: std::sync::atomic::AtomicU32,
 }
 
@@ -145,7 +146,8 @@ impl Recorder {
         *self.engine.lock().unwrap()
     }
 
-    /// Starts block `b` of a paired run: the rows from here on carry it.
+    /// Starts block `b` (of a paired run, or a pass for precision): the rows from here on carry
+    /// it.
     pub fn set_block(&self, b: u32) {
         self.block.store(b, std::sync::atomic::Ordering::Relaxed);
     }
@@ -237,7 +239,13 @@ impl Recorder {
         value: f64,
         note: &str,
     ) -> Result<()> {
-        self.write_row(s, concurrency, iteration, m, (value, true, note.to_string()))
+        self.write_row(
+            s,
+            concurrency,
+            iteration,
+            m,
+            (value, true, note.to_string()),
+        )
     }
 
     fn write(

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use wow_artifacts::BuildOptions;
 use wow_records::meta::{Meta, Paired, RunStatus, now_rfc3339};
 use wow_records::run_dir::new_run_id;
-use wow_records::{Engine, RunDir, Series};
+use wow_records::{Engine, Experiment, RunDir, Series};
 
 use crate::backend::docker::dedicated::{DedicatedEngine, EnginePaths};
 use crate::backend::docker::{DockerBackend, DockerOptions};
@@ -18,7 +18,7 @@ use crate::backend::{ActionClient, BackendKind};
 use crate::ctx::Ctx;
 use crate::device::{self, DeviceCgroup, Part};
 use crate::recorder::{Cancel, Interrupted, Recorder};
-use crate::suite::{ExperimentSpec, Suite};
+use crate::suite::{ExperimentSpec, Precision, Suite};
 use crate::{experiments, fingerprint, signals};
 
 pub struct RunOptions {
@@ -388,7 +388,10 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome> {
         };
         let ooms_before = ooms();
         let r = match &baseline {
-            None => run_engines(&[&ctx], spec, &engines).await,
+            None => match run_engines(&[&ctx], spec, &engines).await {
+                Ok(()) => until_precise(&ctx, &dir, spec, opts.suite.precision, &engines).await,
+                e => e,
+            },
             Some((side, ..)) => run_paired(&ctx, side, spec, &engines).await,
         };
         if watch.is_some() {
@@ -683,6 +686,69 @@ async fn run_paired(
         }
     }
     Ok(())
+}
+
+/// Repeats `spec` one pass at a time while a headline it carries is less precise than asked
+/// (`throughput`, `capacity` and `realistic`, whose repetitions are whole passes). Each pass's
+/// rows carry a block number of their own; the notes say what each pass was for. Only the
+/// first engine's pass repeats, the one the headlines read.
+async fn until_precise(
+    ctx: &Ctx,
+    dir: &RunDir,
+    spec: &ExperimentSpec,
+    precision: Option<Precision>,
+    engines: &[Engine],
+) -> Result<()> {
+    let Some(p) = precision else {
+        return Ok(());
+    };
+    let id = spec.id();
+    if !matches!(
+        id,
+        Experiment::Throughput | Experiment::Capacity | Experiment::Realistic
+    ) {
+        return Ok(());
+    }
+    let mut done = spec.repetitions();
+    let mut one = spec.clone();
+    one.set_repetitions(1);
+    let outcome = loop {
+        ctx.rec.checkpoint()?;
+        let records = dir.records()?;
+        let wide: Vec<String> = wow_report::headlines_of_records(&records, &ctx.rec.device)
+            .into_iter()
+            .filter(|h| h.id.starts_with(id.as_str()))
+            .filter_map(|h| {
+                let w = h.relative_half_width()?;
+                (w > p.half_width).then(|| format!("{} ± {:.0}%", h.id, w * 100.0))
+            })
+            .collect();
+        if wide.is_empty() {
+            break Ok(());
+        }
+        if done >= p.max_repetitions {
+            ctx.note(format!(
+                "{id}: {done} repetitions (the most asked), still wider than ± {:.0}%: {}",
+                p.half_width * 100.0,
+                wide.join(", ")
+            ));
+            break Ok(());
+        }
+        ctx.note(format!(
+            "{id}: repetition {} for precision: {}",
+            done + 1,
+            wide.join(", ")
+        ));
+        ctx.rec.set_block(done);
+        // The headlines read the first engine's pass (with Docker beside it): only it repeats.
+        let r = run_engines(&[ctx], &one, &engines[..1]).await;
+        done += 1;
+        if r.is_err() {
+            break r;
+        }
+    };
+    ctx.rec.set_block(0);
+    outcome
 }
 
 /// Fails before anything runs if results cannot be written there.

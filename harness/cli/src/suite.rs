@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use wow_records::{Config, Experiment, Series};
 
 /// Built-in suites.
-pub const SUITES: [&str; 3] = ["quick", "paper", "ci"];
+pub const SUITES: [&str; 4] = ["quick", "paper", "full", "ci"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Suite {
@@ -29,7 +29,27 @@ pub struct Suite {
     /// The Wasm engines to run, in pass order (`None`: every engine of the build).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engines: Option<Vec<wow_records::Engine>>,
+    /// More repetitions of `throughput`, `capacity` and `realistic`, one pass at a time, until
+    /// their headlines are this precise (`None`: each experiment's own repetitions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
 }
+
+/// When an experiment has been repeated enough: every headline it carries has a 95% interval
+/// no wider than ± `half_width` of its value, or it has run `max_repetitions` times.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Precision {
+    pub half_width: f64,
+    pub max_repetitions: u32,
+}
+
+/// The `paper` and `full` suites' precision: ± 10%, at most 5 repetitions (the time a
+/// reference run may take on a 2-core machine bounds it).
+pub const PAPER_PRECISION: Precision = Precision {
+    half_width: 0.10,
+    max_repetitions: 5,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -84,6 +104,18 @@ impl ExperimentSpec {
         })
     }
 
+    /// The `full` suite's definition: the paper's, with throughput also at 1, 64 and 128
+    /// clients (a board's long run; the reference runs use `paper`).
+    pub fn full(id: Experiment) -> Result<ExperimentSpec> {
+        Ok(match ExperimentSpec::paper(id)? {
+            ExperimentSpec::Throughput(s) => ExperimentSpec::Throughput(ThroughputSpec {
+                clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
+                ..s
+            }),
+            other => other,
+        })
+    }
+
     /// The small definition used by `--quick` and the `quick` suite: every code path, few
     /// samples.
     pub fn quick(id: Experiment) -> Result<ExperimentSpec> {
@@ -102,6 +134,7 @@ impl ExperimentSpec {
             // Shorter CPU-bound requests, so that the interpreters' passes stay short too.
             ExperimentSpec::Throughput(s) => ExperimentSpec::Throughput(ThroughputSpec {
                 clients: vec![2, 8],
+                repetitions: 1,
                 warmup_s: 0.5,
                 window_s: 2.0,
                 window_max_s: Some(6.0),
@@ -117,6 +150,7 @@ impl ExperimentSpec {
             }),
             ExperimentSpec::Realistic(s) => ExperimentSpec::Realistic(RealisticSpec {
                 requests: 120,
+                repetitions: 1,
                 hash_target_ms: 20.0,
                 ..s
             }),
@@ -327,17 +361,18 @@ pub struct ThroughputSpec {
 impl Default for ThroughputSpec {
     fn default() -> Self {
         ThroughputSpec {
-            clients: vec![1, 2, 4, 8, 16, 32, 64, 128],
+            // The paper's range (its closed loops ran 2 to 30 clients); `full` adds 1, 64, 128.
+            clients: vec![2, 4, 8, 16, 32],
             mixes: vec!["cpu".into(), "io".into(), "mixed".into()],
             configs: vec![Config::Paper, Config::Fair],
             wasm_variants: vec![Series::Precompiled],
             docker_variants: vec![Series::CreateStart, Series::Skeleton],
             warmup_s: 1.0,
-            window_s: 5.0,
+            window_s: 3.0,
             window_max_s: Some(60.0),
             steady_per_client: crate::loadgen::STEADY_PER_CLIENT,
             steady_ci: crate::loadgen::STEADY_CI_HALF_WIDTH,
-            repetitions: 1,
+            repetitions: 3,
             hash_target_ms: 100.0,
             sleep_ms: 300,
             max_sandboxes: 4,
@@ -415,7 +450,7 @@ impl Default for RealisticSpec {
             hot_fraction: 0.9,
             requests: 2000,
             clients: 4,
-            repetitions: 1,
+            repetitions: 3,
             memory_budget_mb: 1024,
             action_memory_mb: 256,
             keep_alive_s: 600.0,
@@ -490,6 +525,10 @@ impl Suite {
                 .into_iter()
                 .map(ExperimentSpec::paper)
                 .collect::<Result<_>>()?,
+            "full" => Experiment::SUITE
+                .into_iter()
+                .map(ExperimentSpec::full)
+                .collect::<Result<_>>()?,
             "quick" => Experiment::SUITE
                 .into_iter()
                 .map(ExperimentSpec::quick)
@@ -500,8 +539,10 @@ impl Suite {
         Ok(Suite {
             name: name.to_string(),
             experiments,
-            // The CI gate's time budget holds the reference engine only.
-            engines: (name == "ci").then(|| vec![wow_records::Engine::REFERENCE]),
+            // The CI gate's time budget holds the reference engine only, and so does a
+            // reference run of `paper` (about an hour per device); `full` has every engine.
+            engines: matches!(name, "ci" | "paper").then(|| vec![wow_records::Engine::REFERENCE]),
+            precision: matches!(name, "paper" | "full").then_some(PAPER_PRECISION),
         })
     }
 
@@ -636,12 +677,43 @@ mod tests {
 
     #[test]
     fn builtin_suites_cover_every_experiment() {
-        for name in ["paper", "quick"] {
+        for name in ["paper", "full", "quick"] {
             let s = Suite::builtin(name).unwrap();
             let ids: Vec<Experiment> = s.experiments.iter().map(|e| e.id()).collect();
             assert_eq!(ids, Experiment::SUITE.to_vec(), "{name}");
         }
         assert!(Suite::builtin("nope").is_err());
+    }
+
+    /// The reference suites repeat their one-pass experiments at least three times, so every
+    /// headline can have an interval, and ask for more up to a cap; `quick` does not.
+    #[test]
+    fn paper_and_full_repeat_for_intervals() {
+        for name in ["paper", "full"] {
+            let s = Suite::builtin(name).unwrap();
+            assert_eq!(s.precision, Some(PAPER_PRECISION), "{name}");
+            for e in &s.experiments {
+                if matches!(
+                    e.id(),
+                    Experiment::Throughput | Experiment::Capacity | Experiment::Realistic
+                ) {
+                    assert!(e.repetitions() >= 3, "{name} {}", e.id());
+                }
+            }
+        }
+        let full = Suite::builtin("full").unwrap();
+        assert_eq!(full.engines, None);
+        let levels = |s: &Suite| match s
+            .experiments
+            .iter()
+            .find(|e| e.id() == Experiment::Throughput)
+        {
+            Some(ExperimentSpec::Throughput(t)) => t.clients.clone(),
+            _ => vec![],
+        };
+        assert!(levels(&full).contains(&128));
+        let quick = Suite::builtin("quick").unwrap();
+        assert_eq!(quick.precision, None);
     }
 
     #[test]

@@ -218,6 +218,49 @@ sleep_ms = 50
     assert!(ceiling.value > 100.0, "{ceiling:?}");
 }
 
+/// The window lasts until the level is steady: against a real executor, four clients of a
+/// 300 ms `sleep` get a longer window than of a 20 ms one (five answers each take at least
+/// 1.5 s), both reach a steady state, and the requests in flight when the window closed are
+/// counted (a closed loop of four clients always has some).
+#[test]
+fn throughput_window_adapts_to_the_latency() {
+    let measure = |sleep_ms: u32| {
+        let run = smoke(
+            &format!(
+                r#"
+[[experiment]]
+kind = "throughput"
+clients = [4]
+mixes = ["io"]
+configs = ["fair"]
+docker_variants = []
+repetitions = 1
+warmup_s = 0.2
+window_s = 0.5
+window_max_s = 30.0
+steady_per_client = 5.0
+sleep_ms = {sleep_ms}
+"#
+            ),
+            &[("wasm", "precompiled")],
+        );
+        let r = run.records();
+        let get = |metric: &str| {
+            r.iter()
+                .find(|x| x.backend == "wasm" && x.phase == "warm" && x.metric == metric)
+                .unwrap_or_else(|| panic!("no {metric} row"))
+                .value
+        };
+        (get("elapsed"), get("steady"), get("in_flight"))
+    };
+    let (short, short_steady, _) = measure(20);
+    let (long, long_steady, in_flight) = measure(300);
+    assert_eq!((short_steady, long_steady), (1.0, 1.0));
+    assert!(long >= 1.5, "{long} s");
+    assert!(long > short, "{long} s vs {short} s");
+    assert!((1.0..=4.0).contains(&in_flight), "{in_flight}");
+}
+
 #[test]
 fn capacity_smoke() {
     let run = smoke(

@@ -160,7 +160,12 @@ pub fn line_values(lines: &[Line]) -> Vec<f64> {
 pub fn line_levels(lines: &[Line]) -> Vec<u32> {
     lines
         .iter()
-        .flat_map(|l| l.points.iter().chain(&l.unsteady).map(|p| p.0.round() as u32))
+        .flat_map(|l| {
+            l.points
+                .iter()
+                .chain(&l.unsteady)
+                .map(|p| p.0.round() as u32)
+        })
         .collect()
 }
 

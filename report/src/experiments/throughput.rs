@@ -10,9 +10,7 @@ use wow_records::{Backend, Config, Experiment, Metric, SummaryRow, phase};
 use super::{About, Section};
 use crate::charts::axis::{Axis, TickFmt};
 use crate::charts::figure::{Figure, LegendEntry, Line, Panel, XyPanel};
-use crate::charts::{
-    ChartSpec, device_note, line_levels, line_values, mark_unsteady, mean_line,
-};
+use crate::charts::{ChartSpec, device_note, line_levels, line_values, mark_unsteady, mean_line};
 use crate::data::{Dataset, Unsteady, Vary, by_series, in_order, measured};
 use crate::fmt;
 use crate::table::{self, Table};
@@ -24,10 +22,11 @@ pub const ABOUT: About = About {
             (at least its set length, and until every client has had an answer), the window \
             lasts until the level is steady: on average a set number of completions per \
             client and a 95% interval of the throughput within a set share of it (batch means \
-            over ten slices), at least the least window and at most the ceiling. A level not \
-            steady at the ceiling is drawn as a hollow ring and left out of the headlines; the \
-            suite's settings are in the configuration table. `paper` config: at most 4 \
-            sandboxes, per-sandbox concurrency 10 (mixed) or 3, Docker's proxy runs one action at a time per container as \
+            over ten batches of answers), at least the least window and at most the ceiling. \
+            A level not steady at the ceiling is drawn as a hollow ring and left out of the \
+            headlines; the suite's settings are in the configuration table. `paper` config: \
+            at most 4 sandboxes, per-sandbox concurrency 10 (mixed) or 3, Docker's proxy runs \
+            one action at a time per container as \
             `dockerskeleton` did; `fair`: Docker's proxy gets the same concurrency as a Wasm \
             sandbox.",
     section,

@@ -82,17 +82,20 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
     let mut names = Vec::new();
     // A suite that names its engines keeps them (the first such suite's list wins).
     let mut engines = None;
+    let mut precision = None;
     for t in targets {
         if SUITES.contains(&t.as_str()) {
             let s = Suite::builtin(t)?;
             experiments.extend(s.experiments);
             engines = engines.or(s.engines);
+            precision = precision.or(s.precision);
             names.push(t.clone());
         } else if t.ends_with(".toml") || Path::new(t).is_file() {
             let s = Suite::from_toml(Path::new(t))?;
             names.push(s.name.clone());
             experiments.extend(s.experiments);
             engines = engines.or(s.engines);
+            precision = precision.or(s.precision);
         } else {
             let id: Experiment = t.parse()?;
             experiments.push(if quick {
@@ -110,6 +113,7 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
         name: names.join("+"),
         experiments,
         engines,
+        precision,
     })
 }
 
@@ -117,6 +121,8 @@ pub fn resolve(targets: &[String], quick: bool) -> Result<Suite> {
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut suite = resolve(&args.targets, args.quick)?;
     if let Some(n) = args.repetitions {
+        // Exactly n: no more repetitions for precision either.
+        suite.precision = None;
         for e in &mut suite.experiments {
             e.set_repetitions(n);
         }

@@ -53,6 +53,7 @@ pub fn run(args: SoakArgs) -> Result<ExitCode> {
         name: "soak".into(),
         experiments: vec![ExperimentSpec::Soak(spec.clone())],
         engines: None,
+        precision: None,
     };
     let backends = args
         .backends

@@ -154,11 +154,13 @@ impl Search<'_> {
             ctx.rec.cancel.check()?;
             // Stepping down starts afresh, so no sandbox of a larger step is left over.
             let needed = (n as usize).div_ceil(spec.per_sandbox_concurrency as usize);
-            if up.as_ref().is_some_and(|u| u.inv.sandboxes().len() > needed) {
-                if let Some(u) = up.take() {
-                    u.inv.shutdown().await;
-                    ctx.release(&u.b).await;
-                }
+            if up
+                .as_ref()
+                .is_some_and(|u| u.inv.sandboxes().len() > needed)
+                && let Some(u) = up.take()
+            {
+                u.inv.shutdown().await;
+                ctx.release(&u.b).await;
             }
             if up.is_none() {
                 up = Some(self.start(ctx, kind).await?);
@@ -169,7 +171,12 @@ impl Search<'_> {
                 Ok(None) => held = Some(n),
                 Ok(Some(why)) => broke = Some((n, why)),
             }
-            match next_step(held, broke.as_ref().map(|b| b.0), self.ceiling, spec.resolution) {
+            match next_step(
+                held,
+                broke.as_ref().map(|b| b.0),
+                self.ceiling,
+                spec.resolution,
+            ) {
                 Some(next) => n = next,
                 None => break Ok(()),
             }
@@ -345,7 +352,10 @@ mod tests {
     fn doubles_then_bisects_to_within_ten_percent() {
         let (held, broke, tried) = search(1000, 10, 20_000);
         let (h, b) = (held.unwrap(), broke.unwrap());
-        assert!(h <= 1000 && b > 1000 && b as f64 <= h as f64 * 1.1, "{h} {b} {tried:?}");
+        assert!(
+            h <= 1000 && b > 1000 && b as f64 <= h as f64 * 1.1,
+            "{h} {b} {tried:?}"
+        );
         assert_eq!(&tried[..8], &[10, 20, 40, 80, 160, 320, 640, 1280]);
     }
 

@@ -191,7 +191,11 @@ async fn levels(
     let adaptive = loadgen::Window {
         warmup,
         min: window,
-        max: Duration::from_secs_f64(spec.window_max_s.unwrap_or(spec.window_s).max(spec.window_s)),
+        max: Duration::from_secs_f64(
+            spec.window_max_s
+                .unwrap_or(spec.window_s)
+                .max(spec.window_s),
+        ),
         per_client: spec.steady_per_client,
         ci_half_width: spec.steady_ci,
     };
