@@ -44,11 +44,11 @@ pub struct Precision {
     pub max_repetitions: u32,
 }
 
-/// The `paper` and `full` suites' precision: ± 10%, at most 5 repetitions (the time a
+/// The `paper` and `full` suites' precision: ± 10%, at most 4 repetitions (the time a
 /// reference run may take on a 2-core machine bounds it).
 pub const PAPER_PRECISION: Precision = Precision {
     half_width: 0.10,
-    max_repetitions: 5,
+    max_repetitions: 4,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
