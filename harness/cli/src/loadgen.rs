@@ -148,8 +148,6 @@ pub const STEADY_PER_CLIENT: f64 = 3.0;
 pub const STEADY_CI_HALF_WIDTH: f64 = 0.10;
 /// Slices of the window whose completion counts give the throughput's interval.
 const BATCHES: usize = 10;
-/// Student's t at 97.5% with `BATCHES - 1` degrees of freedom.
-const T_975_9: f64 = 2.262;
 /// How often the window's end is judged.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -216,25 +214,46 @@ fn unsteady(
 }
 
 /// The relative half-width of the throughput's 95% interval from answers at sorted `times`
-/// after `from` (batch means, see [`unsteady`]); `None` below two answers a batch.
+/// after `from` (batch means, see [`unsteady`]); `None` below two answers a batch or five
+/// batches. A batch ends at the end of a burst: answers closer than [`BURST_GAP`] to the next
+/// belong to the same batch, so clients answered together (a closed loop of equal sleeps stays
+/// in step) do not make a steady rate look noisy.
 fn rate_half_width(from: Duration, times: &[Duration]) -> Option<f64> {
     let n = times.len();
     if n < 2 * BATCHES {
         return None;
     }
-    let mut rates = [0.0; BATCHES];
-    let mut start = from;
-    for (i, rate) in rates.iter_mut().enumerate() {
-        let (a, b) = (i * n / BATCHES, (i + 1) * n / BATCHES);
+    let mut rates = Vec::with_capacity(BATCHES);
+    let (mut start, mut a) = (from, 0);
+    for i in 1..=BATCHES {
+        let mut b = (i * n / BATCHES).max(a + 1);
+        if b > n {
+            break;
+        }
+        while b < n && times[b] - times[b - 1] < BURST_GAP {
+            b += 1;
+        }
         let end = times[b - 1];
         let span = end.saturating_sub(start).as_secs_f64().max(1e-6);
-        *rate = (b - a) as f64 / span;
-        start = end;
+        rates.push((b - a) as f64 / span);
+        (start, a) = (end, b);
+        if b == n {
+            break;
+        }
     }
-    let mean = rates.iter().sum::<f64>() / BATCHES as f64;
-    let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (BATCHES - 1) as f64;
-    Some(T_975_9 * (var / BATCHES as f64).sqrt() / mean)
+    let k = rates.len();
+    if k < 5 {
+        return None;
+    }
+    let mean = rates.iter().sum::<f64>() / k as f64;
+    let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
+    // Student's t at 97.5% for k − 1 = 4 … 9 degrees of freedom.
+    let t = [2.776, 2.571, 2.447, 2.365, 2.306, 2.262][k - 5];
+    Some(t * (var / k as f64).sqrt() / mean)
 }
+
+/// Answers closer together than this are one burst (see [`rate_half_width`]).
+const BURST_GAP: Duration = Duration::from_millis(5);
 
 /// `clients` closed-loop clients; `request(client, seq)` sends one request. The window adapts
 /// to the load as [`Window`] says. Throughput counts the requests answered inside the window;
@@ -506,16 +525,23 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_rate_has_a_narrow_interval_and_waves_a_wide_one() {
+    fn a_steady_rate_has_a_narrow_interval_in_bursts_too_and_a_ramp_a_wide_one() {
         let ms = Duration::from_millis;
         // One client, 300 ms a request: every batch has the same rate.
         let even: Vec<Duration> = (1..=40).map(|i| ms(300 * i)).collect();
         assert!(rate_half_width(ms(0), &even).unwrap() < 0.01);
-        // Clients in step: answers come in bursts of eight, a second apart.
-        let waves: Vec<Duration> = (1..=5)
-            .flat_map(|w| (0..8).map(move |k| ms(1000 * w + k)))
+        // Clients in step: bursts of seven answers (the batches' size, 6 or 7, cuts across
+        // them), 300 ms apart, steady as a whole.
+        let bursts: Vec<Duration> = (1..=10)
+            .flat_map(|w| (0..7).map(move |k| ms(300 * w) + Duration::from_micros(100 * k)))
             .collect();
-        assert!(rate_half_width(ms(0), &waves).unwrap() > 0.5);
+        assert!(rate_half_width(ms(0), &bursts).unwrap() < 0.05);
+        // A rate that doubles halfway (a transient) is not steady.
+        let ramp: Vec<Duration> = (1..=20)
+            .map(|i| ms(100 * i))
+            .chain((1..=20).map(|i| ms(2000 + 50 * i)))
+            .collect();
+        assert!(rate_half_width(ms(0), &ramp).unwrap() > 0.2);
         assert_eq!(rate_half_width(ms(0), &even[..19]), None);
     }
 
