@@ -21,9 +21,11 @@ use crate::table::{self, Table};
 pub const ABOUT: About = About {
     experiment: Experiment::Capacity,
     title: "Capacity",
-    intro: "In-flight I/O-bound invocations stepped up until p99 latency exceeds the bound, an \
-            error occurs or memory exceeds the budget; the capacity is the last step that \
-            held.",
+    intro: "In-flight I/O-bound invocations, doubled from the first step until one breaks \
+            (p99 latency over the bound, an error, memory over the budget, or sandboxes that \
+            cannot be started) or the ceiling holds, then bisected until the step that broke is \
+            within 10% above the one that held; the capacity is the largest step that held. \
+            Each repetition searches afresh, and its record says what broke and where.",
     section,
 };
 
@@ -228,12 +230,14 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
     })
 }
 
-/// The first failure note of a group, from the records.
-fn failure_note(ds: &Dataset, device: &str, r: &SummaryRow) -> Option<String> {
-    ds.records_of(device, Experiment::Capacity)
-        .find(|x| !x.ok && x.key() == r.key())
+/// What ended each repetition's search (the notes of a group's records, in order).
+fn search_notes(ds: &Dataset, device: &str, r: &SummaryRow) -> String {
+    let notes: Vec<String> = ds
+        .records_of(device, Experiment::Capacity)
+        .filter(|x| x.key() == r.key() && !x.note.is_empty())
         .map(|x| x.note.clone())
-        .filter(|n| !n.is_empty())
+        .collect();
+    notes.join(" · ")
 }
 
 fn write_tables(out: &mut String, ds: &Dataset, device: &str, rows: &Rows) {
@@ -242,7 +246,7 @@ fn write_tables(out: &mut String, ds: &Dataset, device: &str, rows: &Rows) {
         ">capacity (median)",
         ">n",
         ">failed",
-        "why it stopped",
+        "what ended each search",
     ]);
     for (k, rs) in by_series(rows.found.iter().copied()) {
         for r in rs {
@@ -251,11 +255,7 @@ fn write_tables(out: &mut String, ds: &Dataset, device: &str, rows: &Rows) {
                 table::median(Some(r), fmt::tick),
                 table::count(r.n),
                 table::count(r.failed),
-                if r.failed > 0 {
-                    failure_note(ds, device, r).unwrap_or_default()
-                } else {
-                    String::new()
-                },
+                search_notes(ds, device, r),
             ]);
         }
     }
