@@ -180,6 +180,7 @@ fn throughput_smoke() {
         r#"
 [[experiment]]
 kind = "throughput"
+repetitions = 1
 clients = [2]
 mixes = ["mixed"]
 configs = ["paper", "fair"]
@@ -305,6 +306,7 @@ fn realistic_smoke() {
         r#"
 [[experiment]]
 kind = "realistic"
+repetitions = 1
 actions = 6
 requests = 40
 clients = 2
