@@ -259,16 +259,14 @@ impl<'a> Sel<'a> {
         (self, pick.unwrap_or_else(|| preferred.to_string()))
     }
 
-    /// Drops the levels whose load window was not steady, and names them.
-    fn steady_only(mut self, unsteady: &Unsteady) -> (Sel<'a>, Vec<u32>) {
-        let mut dropped: Vec<u32> = self
+    /// Drops the levels whose load window was not steady, and names them by series.
+    fn steady_only(mut self, unsteady: &Unsteady) -> (Sel<'a>, Vec<(String, String, u32)>) {
+        let dropped = self
             .rows
             .iter()
             .filter(|r| unsteady.contains(r))
-            .map(|r| r.concurrency)
+            .map(|r| (r.backend.clone(), r.variant.clone(), r.concurrency))
             .collect();
-        dropped.sort_unstable();
-        dropped.dedup();
         self.rows.retain(|r| !unsteady.contains(r));
         (self, dropped)
     }
@@ -743,11 +741,22 @@ fn throughput(summary: &[SummaryRow], device: &str, docker: Series, out: &mut Ve
             .only(config, workload)
             .steady_only(&unsteady)
     };
-    let left_out = |dropped: &[u32]| {
-        if dropped.is_empty() {
+    // The levels left out of one comparison (wasm's series or `docker`'s), for its setup.
+    let left_out = |dropped: &[(String, String, u32)]| {
+        let mut l: Vec<u32> = dropped
+            .iter()
+            .filter(|(b, v, _)| {
+                (b == WASM.0.as_str() && v == WASM.1.as_str())
+                    || (b == docker_side.0.as_str() && v == docker_side.1.as_str())
+            })
+            .map(|(_, _, l)| *l)
+            .collect();
+        l.sort_unstable();
+        l.dedup();
+        if l.is_empty() {
             String::new()
         } else {
-            let l: Vec<String> = dropped.iter().map(|l| l.to_string()).collect();
+            let l: Vec<String> = l.iter().map(|l| l.to_string()).collect();
             format!(" (not steady, left out: {} clients)", l.join(", "))
         }
     };
