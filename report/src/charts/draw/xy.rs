@@ -63,13 +63,16 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &XyPane
                 .pos(anchor(HPos::Right, VPos::Bottom)),
         )))?;
     }
-    for l in &p.lines {
-        let pts: Vec<(f64, f64)> = l
-            .points
+    // Points the axes can place (finite, and positive on a log axis), in plot coordinates.
+    let placed = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points
             .iter()
             .filter(|(px, py)| px.is_finite() && py.is_finite() && (!y.log || *py > 0.0))
             .map(|(px, py)| (x.p(*px), y.p(*py)))
-            .collect();
+            .collect()
+    };
+    for l in &p.lines {
+        let pts = placed(&l.points);
         let style = l.color.stroke_width(l.width);
         if l.dashed {
             chart.draw_series(DashedLineSeries::new(pts.clone(), 12, 7, style))?;
@@ -95,13 +98,7 @@ pub(super) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &XyPane
             }
         }
         // Not steady: a hollow ring, off the line, whatever the series' marker.
-        let off: Vec<(f64, f64)> = l
-            .unsteady
-            .iter()
-            .filter(|(px, py)| px.is_finite() && py.is_finite() && (!y.log || *py > 0.0))
-            .map(|(px, py)| (x.p(*px), y.p(*py)))
-            .collect();
-        chart.draw_series(off.iter().map(|p| {
+        chart.draw_series(placed(&l.unsteady).iter().map(|p| {
             EmptyElement::at(*p)
                 + Circle::new((0, 0), 8, WHITE.filled())
                 + Circle::new((0, 0), 8, c.stroke_width(3))
