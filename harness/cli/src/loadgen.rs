@@ -117,16 +117,16 @@ impl Shared {
 /// first requests, sent all at once, are behind it. The window then lasts until the load is
 /// steady, at least `min` and at most `max`: on average `per_client` completions per client (in
 /// a closed loop that is `per_client` × the mean latency, so the window grows with the
-/// latency), and a 95% interval of the throughput no wider than ± `ci_half_width` of it (batch
-/// means over ten batches of answers, see [`unsteady`]). A window that reaches `max` first is recorded as
-/// not steady, with what it lacked. `min == max` gives a fixed window, judged at its end.
+/// latency), and no drift of the throughput across the window beyond ± `max_drift` that stands
+/// out of its noise (see [`unsteady`]). A window that reaches `max` first is recorded as not
+/// steady, with what it lacked. `min == max` gives a fixed window, judged at its end.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub warmup: Duration,
     pub min: Duration,
     pub max: Duration,
     pub per_client: f64,
-    pub ci_half_width: f64,
+    pub max_drift: f64,
 }
 
 impl Window {
@@ -137,16 +137,17 @@ impl Window {
             min: window,
             max: window,
             per_client: STEADY_PER_CLIENT,
-            ci_half_width: STEADY_CI_HALF_WIDTH,
+            max_drift: STEADY_MAX_DRIFT,
         }
     }
 }
 
 /// Completions per client a steady window needs by default.
 pub const STEADY_PER_CLIENT: f64 = 3.0;
-/// The largest relative half-width of the throughput's 95% interval in a steady window.
-pub const STEADY_CI_HALF_WIDTH: f64 = 0.10;
-/// Slices of the window whose completion counts give the throughput's interval.
+/// The largest change of the throughput across a steady window, relative to its mean (a
+/// larger one counts only when it stands out of the noise).
+pub const STEADY_MAX_DRIFT: f64 = 0.10;
+/// Batches of answers a window's drift is judged from.
 const BATCHES: usize = 10;
 /// How often the window's end is judged.
 const TICK: Duration = Duration::from_millis(50);
@@ -171,11 +172,14 @@ struct Done {
 
 /// Why a window from `from` to `to` is not steady yet (`None`: it is).
 ///
-/// The interval comes from batch means over the answers in order: ten batches of equal count,
-/// each one's rate its count over the time since the previous batch's last answer. Batches of
-/// equal count, not of equal time, so that a steady low rate (one client, 300 ms a request) does
-/// not look noisy from answers falling either side of a slice's edge, while answers arriving in
-/// waves (clients still in step) do.
+/// Steady means no drift: the answers are cut into ten batches in order, each batch's rate is
+/// its count over the time since the previous batch's last answer, and a least-squares line
+/// through the rates must not change by more than `max_drift` of their mean across the window
+/// unless that change is within the batches' own noise (its 95% interval holds zero). A
+/// transient (rates ramping up or down) fails; a noisy but level rate passes, its precision
+/// being the repetitions' business. A batch ends at the end of a burst (answers closer than a
+/// tenth of the mean gap between answers), so clients answered in step, as a closed loop of
+/// equal sleeps stays, do not look like swings.
 fn unsteady(
     done: &[Done],
     clients: usize,
@@ -197,32 +201,35 @@ fn unsteady(
             w.per_client
         ));
     }
-    match rate_half_width(from, &times) {
-        Some(half) if half <= w.ci_half_width => {}
-        Some(half) => lacks.push(format!(
-            "throughput ± {:.0}% (95%), needs ± {:.0}%",
-            half * 100.0,
-            w.ci_half_width * 100.0
-        )),
+    match batch_rates(from, to, &times).map(|r| drift(&r)) {
+        Some((change, significant)) if significant && change.abs() > w.max_drift => {
+            lacks.push(format!(
+                "throughput drifting {:+.0}% across the window, more than ± {:.0}%",
+                change * 100.0,
+                w.max_drift * 100.0
+            ))
+        }
+        Some(_) => {}
         None => lacks.push(format!(
-            "{} completions, needs {} for an interval",
+            "{} answers in too few bursts to tell a drift (needs {} batches)",
             times.len(),
-            2 * BATCHES
+            MIN_BATCHES
         )),
     }
     (!lacks.is_empty()).then(|| lacks.join("; "))
 }
 
-/// The relative half-width of the throughput's 95% interval from answers at sorted `times`
-/// after `from` (batch means, see [`unsteady`]); `None` below two answers a batch or five
-/// batches. A batch ends at the end of a burst: answers closer than [`BURST_GAP`] to the next
-/// belong to the same batch, so clients answered together (a closed loop of equal sleeps stays
-/// in step) do not make a steady rate look noisy.
-fn rate_half_width(from: Duration, times: &[Duration]) -> Option<f64> {
+/// The fewest batches a drift is judged from.
+const MIN_BATCHES: usize = 5;
+
+/// The rates of up to [`BATCHES`] batches of answers at sorted `times` after `from` (see
+/// [`unsteady`]); `None` with fewer than [`MIN_BATCHES`].
+fn batch_rates(from: Duration, to: Duration, times: &[Duration]) -> Option<Vec<f64>> {
     let n = times.len();
-    if n < 2 * BATCHES {
+    if n < 2 * MIN_BATCHES {
         return None;
     }
+    let burst_gap = to.saturating_sub(from) / (n as u32).saturating_mul(10).max(1);
     let mut rates = Vec::with_capacity(BATCHES);
     let (mut start, mut a) = (from, 0);
     for i in 1..=BATCHES {
@@ -230,7 +237,7 @@ fn rate_half_width(from: Duration, times: &[Duration]) -> Option<f64> {
         if b > n {
             break;
         }
-        while b < n && times[b] - times[b - 1] < BURST_GAP {
+        while b < n && times[b] - times[b - 1] < burst_gap {
             b += 1;
         }
         let end = times[b - 1];
@@ -241,19 +248,32 @@ fn rate_half_width(from: Duration, times: &[Duration]) -> Option<f64> {
             break;
         }
     }
-    let k = rates.len();
-    if k < 5 {
-        return None;
-    }
-    let mean = rates.iter().sum::<f64>() / k as f64;
-    let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
-    // Student's t at 97.5% for k − 1 = 4 … 9 degrees of freedom.
-    let t = [2.776, 2.571, 2.447, 2.365, 2.306, 2.262][k - 5];
-    Some(t * (var / k as f64).sqrt() / mean)
+    (rates.len() >= MIN_BATCHES).then_some(rates)
 }
 
-/// Answers closer together than this are one burst (see [`rate_half_width`]).
-const BURST_GAP: Duration = Duration::from_millis(5);
+/// The change across the batches of a least-squares line through their rates, relative to
+/// their mean, and whether it stands out of their noise (its 95% interval excludes zero).
+fn drift(rates: &[f64]) -> (f64, bool) {
+    let k = rates.len() as f64;
+    let mean_x = (k - 1.0) / 2.0;
+    let mean = rates.iter().sum::<f64>() / k;
+    let sxx: f64 = (0..rates.len()).map(|i| (i as f64 - mean_x).powi(2)).sum();
+    let slope = rates
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as f64 - mean_x) * (r - mean))
+        .sum::<f64>()
+        / sxx;
+    let resid: f64 = rates
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r - mean - slope * (i as f64 - mean_x)).powi(2))
+        .sum();
+    let se = (resid / (k - 2.0) / sxx).sqrt();
+    // Student's t at 97.5% for k − 2 = 3 … 8 degrees of freedom.
+    let t = [3.182, 2.776, 2.571, 2.447, 2.365, 2.306][rates.len() - MIN_BATCHES];
+    (slope * (k - 1.0) / mean, slope.abs() > t * se)
+}
 
 /// `clients` closed-loop clients; `request(client, seq)` sends one request. The window adapts
 /// to the load as [`Window`] says. Throughput counts the requests answered inside the window;
@@ -483,7 +503,7 @@ mod tests {
             min: Duration::from_millis(200),
             max: Duration::from_secs(5),
             per_client: 3.0,
-            ci_half_width: 0.5,
+            max_drift: 0.5,
         };
         let cancel = Cancel::default();
         let run = |ms: u64| {
@@ -525,24 +545,40 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_rate_has_a_narrow_interval_in_bursts_too_and_a_ramp_a_wide_one() {
+    fn a_ramp_drifts_and_a_level_rate_does_not_in_bursts_or_noise() {
         let ms = Duration::from_millis;
         // One client, 300 ms a request: every batch has the same rate.
         let even: Vec<Duration> = (1..=40).map(|i| ms(300 * i)).collect();
-        assert!(rate_half_width(ms(0), &even).unwrap() < 0.01);
+        let judge = |t: &[Duration]| drift(&batch_rates(ms(0), *t.last().unwrap(), t).unwrap());
+        let (change, _) = judge(&even);
+        assert!(change.abs() < 0.02, "{change}");
         // Clients in step: bursts of seven answers (the batches' size, 6 or 7, cuts across
         // them), 300 ms apart, steady as a whole.
         let bursts: Vec<Duration> = (1..=10)
             .flat_map(|w| (0..7).map(move |k| ms(300 * w) + Duration::from_micros(100 * k)))
             .collect();
-        assert!(rate_half_width(ms(0), &bursts).unwrap() < 0.05);
-        // A rate that doubles halfway (a transient) is not steady.
+        let (change, _) = judge(&bursts);
+        assert!(change.abs() < 0.05, "{change}");
+        // A rate that doubles halfway (a transient) drifts, beyond its noise.
         let ramp: Vec<Duration> = (1..=20)
             .map(|i| ms(100 * i))
             .chain((1..=20).map(|i| ms(2000 + 50 * i)))
             .collect();
-        assert!(rate_half_width(ms(0), &ramp).unwrap() > 0.2);
-        assert_eq!(rate_half_width(ms(0), &even[..19]), None);
+        let (change, significant) = judge(&ramp);
+        assert!(change > 0.5 && significant, "{change}");
+        // A noisy level rate (answers 50 or 150 ms apart, alternating) does not.
+        let noisy: Vec<Duration> = (1..=60)
+            .scan(ms(0), |t, i| {
+                *t += ms(if i % 2 == 0 { 50 } else { 150 });
+                Some(*t)
+            })
+            .collect();
+        let (change, significant) = judge(&noisy);
+        assert!(change.abs() < 0.1 || !significant, "{change}");
+        // Answers thousands a second apart by microseconds are not one burst.
+        let fast: Vec<Duration> = (1..=5000).map(|i| Duration::from_micros(200 * i)).collect();
+        assert_eq!(batch_rates(ms(0), ms(1000), &fast).unwrap().len(), 10);
+        assert_eq!(batch_rates(ms(0), ms(3000), &even[..9]), None);
     }
 
     #[tokio::test]

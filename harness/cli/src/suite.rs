@@ -342,8 +342,9 @@ pub struct ThroughputSpec {
     pub window_max_s: Option<f64>,
     /// Completions per client a steady window needs (on average).
     pub steady_per_client: f64,
-    /// Largest relative half-width of the throughput's 95% interval in a steady window.
-    pub steady_ci: f64,
+    /// Largest change of the throughput across a steady window, relative to its mean, when
+    /// the change stands out of the noise (see `loadgen::Window`).
+    pub steady_drift: f64,
     pub repetitions: u32,
     /// Calibrated `hash` duration natively on this machine.
     pub hash_target_ms: f64,
@@ -372,7 +373,7 @@ impl Default for ThroughputSpec {
             window_s: 3.0,
             window_max_s: Some(30.0),
             steady_per_client: crate::loadgen::STEADY_PER_CLIENT,
-            steady_ci: crate::loadgen::STEADY_CI_HALF_WIDTH,
+            steady_drift: crate::loadgen::STEADY_MAX_DRIFT,
             repetitions: 3,
             hash_target_ms: 100.0,
             sleep_ms: 300,

@@ -21,8 +21,9 @@ pub const ABOUT: About = About {
     intro: "Closed-loop clients through the same invoker for both backends. After a warm-up \
             (at least its set length, and until every client has had an answer), the window \
             lasts until the level is steady: on average a set number of completions per \
-            client and a 95% interval of the throughput within a set share of it (batch means \
-            over ten batches of answers), at least the least window and at most the ceiling. \
+            client, and no drift of the throughput across the window (a least-squares line \
+            through the rates of ten batches of answers) beyond a set share that stands out \
+            of the noise; at least the least window and at most the ceiling. \
             A level not steady at the ceiling is drawn as a hollow ring and left out of the \
             headlines; the suite's settings are in the configuration table. `paper` config: \
             at most 4 sandboxes, per-sandbox concurrency 10 (mixed) or 3, Docker's proxy runs \

@@ -197,7 +197,7 @@ async fn levels(
                 .max(spec.window_s),
         ),
         per_client: spec.steady_per_client,
-        ci_half_width: spec.steady_ci,
+        max_drift: spec.steady_drift,
     };
     for &clients in &spec.clients {
         bar.set_message(format!(
