@@ -112,6 +112,12 @@ pub struct Headline {
 }
 
 impl Headline {
+    /// The half-width of its 95% interval relative to its value, where it has both.
+    pub fn relative_half_width(&self) -> Option<f64> {
+        let (v, (lo, hi)) = (self.value?, self.ci95?);
+        (v != 0.0).then(|| (hi - lo) / 2.0 / v.abs())
+    }
+
     /// The value as the tables show it ("—" when absent).
     pub fn display(&self) -> String {
         match self.value {

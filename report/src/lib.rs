@@ -194,11 +194,3 @@ pub fn headlines_of_records(records: &[wow_records::Record], device: &str) -> Ve
     summary.sort_by_key(|r| r.key());
     interval::with_intervals(headlines(&summary, device), &summary, records, device)
 }
-
-impl Headline {
-    /// The half-width of its 95% interval relative to its value, where it has both.
-    pub fn relative_half_width(&self) -> Option<f64> {
-        let (v, (lo, hi)) = (self.value?, self.ci95?);
-        (v != 0.0).then(|| (hi - lo) / 2.0 / v.abs())
-    }
-}

@@ -324,10 +324,10 @@ where
     let from = loop {
         tokio::time::sleep(TICK).await;
         let now = start.elapsed();
-        if cancel.is_cancelled() || now < window.warmup {
-            if cancel.is_cancelled() {
-                break now;
-            }
+        if cancel.is_cancelled() {
+            break now;
+        }
+        if now < window.warmup {
             continue;
         }
         let mut seen = vec![false; clients];

@@ -111,6 +111,7 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
     let mut legend = Vec::new();
     let mut seen = BTreeSet::new();
     let mut grid_cols = 0;
+    let unsteady = Unsteady::of(&ds.summary);
     for config in &rows.configs {
         let mut in_row = 0;
         for w in &rows.workloads {
@@ -120,7 +121,6 @@ fn chart(ds: &Dataset, device: &str, rows: &Rows) -> Option<ChartSpec> {
             }
             in_row += 1;
             let groups = by_series(panel);
-            let unsteady = Unsteady::of(&ds.summary);
             let lines: Vec<Line> = groups
                 .iter()
                 .filter(|(_, r)| r.iter().any(|r| measured(r)))
