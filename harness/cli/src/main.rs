@@ -17,8 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run experiments or suites (`quick`, `paper`, `ci`, a `.toml` file) and write a run folder;
-    /// its path is the last line of output.
+    /// Run experiments or suites (`quick`, `paper`, `paper-edge`, `full`, `ci`, a `.toml` file)
+    /// and write a run folder; its path is the last line of output.
     Run(cmd::run::RunArgs),
     /// List experiments, suites, workloads, variants and device profiles.
     List(cmd::list::ListArgs),

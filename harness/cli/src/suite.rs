@@ -1,4 +1,5 @@
-//! Experiment definitions: built-in suites (`quick`, `paper`, `ci`) and user suites from TOML.
+//! Experiment definitions: built-in suites (`quick`, `paper`, `paper-edge`, `full`, `ci`) and user
+//! suites from TOML.
 //!
 //! Every field has a default equal to the paper's setting (or, where the paper had none, the
 //! reasoned choice documented beside it), so a TOML suite only states what it changes:
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use wow_records::{Config, Experiment, Series};
 
 /// Built-in suites.
-pub const SUITES: [&str; 4] = ["quick", "paper", "full", "ci"];
+pub const SUITES: [&str; 5] = ["quick", "paper", "paper-edge", "full", "ci"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Suite {
@@ -535,6 +536,7 @@ impl Suite {
                 .into_iter()
                 .map(ExperimentSpec::quick)
                 .collect::<Result<_>>()?,
+            "paper-edge" => paper_edge_suite(),
             "ci" => ci_suite(),
             other => bail!("unknown suite {other:?}; known: {}", SUITES.join(", ")),
         };
@@ -542,9 +544,10 @@ impl Suite {
             name: name.to_string(),
             experiments,
             // The CI gate's time budget holds the reference engine only, and so does a
-            // reference run of `paper` (about an hour per device); `full` has every engine.
-            engines: matches!(name, "ci" | "paper").then(|| vec![wow_records::Engine::REFERENCE]),
-            precision: matches!(name, "paper" | "full").then_some(PAPER_PRECISION),
+            // reference run (about 90 minutes at most per device); `full` has every engine.
+            engines: matches!(name, "ci" | "paper" | "paper-edge")
+                .then(|| vec![wow_records::Engine::REFERENCE]),
+            precision: matches!(name, "paper" | "paper-edge" | "full").then_some(PAPER_PRECISION),
         })
     }
 
@@ -558,6 +561,42 @@ impl Suite {
         }
         Ok(suite)
     }
+}
+
+/// The `paper-edge` suite: what the paper measured on its Raspberry Pi, sized to finish within
+/// about 90 minutes under the `pi3` profile. There Docker's engine runs inside the device's
+/// limits and takes about 5 s to start a container, so `paper` would take many hours (its cold
+/// starts alone are some 550 container starts per Docker series, its realistic workload some
+/// 1,100 per series and pass). Cold starts at 1–6 concurrent (the paper's Pi: 2–6), mixed throughput at
+/// 2, 6 and 10 clients (the paper's Pi: 2–10), memory up to 20 sandboxes and capacity, the load
+/// experiments three times and more for intervals, as in `paper`. Docker's series are the
+/// headlines' own: `create-start`, and for cold start its best modes `prestarted` and
+/// `host-net`; the paper's Python baseline and `docker-wasm` are in `paper` and `full`.
+/// `realistic` (a server experiment in the paper) and the ladder are left to `paper` and `full`.
+fn paper_edge_suite() -> Vec<ExperimentSpec> {
+    let docker = vec![Series::CreateStart];
+    vec![
+        ExperimentSpec::ColdStart(ColdStartSpec {
+            levels: vec![1, 2, 4, 6],
+            repetitions: 5,
+            warm_runs: 200,
+            docker_variants: vec![Series::CreateStart, Series::Prestarted, Series::HostNet],
+            ..ColdStartSpec::default()
+        }),
+        ExperimentSpec::Memory(MemorySpec {
+            sandboxes: vec![1, 10, 20],
+            docker_variants: docker.clone(),
+            module_sizes: false,
+            ..MemorySpec::default()
+        }),
+        ExperimentSpec::Throughput(ThroughputSpec {
+            clients: vec![2, 6, 10],
+            mixes: vec!["mixed".into()],
+            docker_variants: docker,
+            ..ThroughputSpec::default()
+        }),
+        ExperimentSpec::Capacity(CapacitySpec::default()),
+    ]
 }
 
 /// The regression gate's suite: short and fixed, sized so that a 20% change of its headline
@@ -687,11 +726,45 @@ mod tests {
         assert!(Suite::builtin("nope").is_err());
     }
 
+    /// `paper-edge` holds the paper's Pi experiments at its Pi's ranges, with the Docker series
+    /// the headlines compare against, and leaves out what costs a slow device hours.
+    #[test]
+    fn paper_edge_covers_the_papers_pi() {
+        let s = Suite::builtin("paper-edge").unwrap();
+        let ids: Vec<Experiment> = s.experiments.iter().map(|e| e.id()).collect();
+        assert_eq!(
+            ids,
+            [
+                Experiment::ColdStart,
+                Experiment::Memory,
+                Experiment::Throughput,
+                Experiment::Capacity
+            ]
+        );
+        for e in &s.experiments {
+            match e {
+                ExperimentSpec::ColdStart(c) => {
+                    assert!(c.levels.contains(&2) && c.levels.contains(&6), "{c:?}");
+                    for best in [Series::CreateStart, Series::Prestarted, Series::HostNet] {
+                        assert!(c.docker_variants.contains(&best), "{best}");
+                    }
+                }
+                ExperimentSpec::Throughput(t) => {
+                    assert_eq!(t.mixes, ["mixed"]);
+                    assert_eq!((t.clients.first(), t.clients.last()), (Some(&2), Some(&10)));
+                    assert_eq!(t.configs, [Config::Paper, Config::Fair]);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(s.engines, Some(vec![wow_records::Engine::REFERENCE]));
+    }
+
     /// The reference suites repeat their one-pass experiments at least three times, so every
     /// headline can have an interval, and ask for more up to a cap; `quick` does not.
     #[test]
     fn paper_and_full_repeat_for_intervals() {
-        for name in ["paper", "full"] {
+        for name in ["paper", "paper-edge", "full"] {
             let s = Suite::builtin(name).unwrap();
             assert_eq!(s.precision, Some(PAPER_PRECISION), "{name}");
             for e in &s.experiments {
