@@ -103,6 +103,7 @@ fn memory_smoke() {
         r#"
 [[experiment]]
 kind = "memory"
+repetitions = 1
 sandboxes = [1, 3]
 module_size_sandboxes = 2
 settle_ms = 100
@@ -414,6 +415,7 @@ params = {}
 
 [[experiment]]
 kind = "memory"
+repetitions = 1
 sandboxes = [2]
 module_sizes = false
 settle_ms = 100
